@@ -1,0 +1,1 @@
+"""Torch-free sampling of exported textgen models (numpy + onnxruntime + rich)."""

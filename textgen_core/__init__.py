@@ -1,0 +1,1 @@
+"""Training side of textgen: corpora, tokenizers, models and the training loop (PyTorch)."""

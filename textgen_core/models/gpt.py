@@ -1,0 +1,196 @@
+"""A decoder-only GPT with a key/value cache.
+
+After nanoGPT (Karpathy): learned token and position embeddings, pre-LayerNorm blocks of causal
+self-attention and a 4x GELU feed-forward, tied input/output embeddings. Attention goes through
+`scaled_dot_product_attention` (flash/memory-efficient kernels where the device has them).
+
+One forward serves training, cached sampling and export: given `past_key_values`, the new tokens
+attend to the cached keys/values and `present` (the cache extended by them) is returned. The export
+wrapper always passes a cache (empty on the first call), so one ONNX graph covers prefill and decode.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from textgen_core.errors import ConfigError
+
+KeyValue = tuple[Tensor, Tensor]
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 84
+    block_size: int = 256
+    n_layer: int = 6
+    n_head: int = 6
+    n_embd: int = 384
+    dropout: float = 0.0
+    bias: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} must be a positive integer, got {value!r}")
+        if self.n_embd % self.n_head:
+            raise ConfigError(
+                f"--n-embd ({self.n_embd}) must be divisible by --n-head ({self.n_head})"
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def head_size(self) -> int:
+        return self.n_embd // self.n_head
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GPTConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown GPT config field(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.n_head = config.n_head
+        self.n_embd = config.n_embd
+        self.dropout = config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor, past: KeyValue | None = None) -> tuple[Tensor, KeyValue]:
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        hs = C // self.n_head
+        q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, hs).transpose(1, 2)
+        v = v.view(B, T, self.n_head, hs).transpose(1, 2)
+        dropout_p = self.dropout if self.training else 0.0
+        if past is None:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
+        else:
+            k = torch.cat((past[0], k), dim=2)  # (B, nh, P+T, hs)
+            v = torch.cat((past[1], v), dim=2)
+            # Query i sits at absolute position P+i and may see keys 0..P+i; built from shapes
+            # so that one exported graph works for any past length P, including 0.
+            total = k.size(2)
+            query_pos = torch.arange(T, device=x.device) + (total - T)
+            key_pos = torch.arange(total, device=x.device)
+            mask = key_pos.unsqueeze(0) <= query_pos.unsqueeze(1)  # (T, P+T)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y)), (k, v)
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: Tensor, past: KeyValue | None = None) -> tuple[Tensor, KeyValue]:
+        attn_out, present = self.attn(self.ln_1(x), past)
+        x = x + attn_out
+        x = x + self.mlp(self.ln_2(x))
+        return x, present
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        self.drop = nn.Dropout(config.dropout)
+        # nn.ModuleList, not a Python list: blocks in a plain list are invisible to the optimizer
+        # and to state_dict (the bug behind the original poet's "trained" yoke models).
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # weight tying (Press & Wolf 2017)
+        self.apply(self._init_weights)
+        # GPT-2 scales residual projections by 1/sqrt(2 * n_layer) so deep stacks start stable.
+        for name, param in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(param, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_parameters(self, non_embedding: bool = True) -> int:
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.wpe.weight.numel() if non_embedding else n
+
+    def forward(
+        self,
+        idx: Tensor,
+        targets: Tensor | None = None,
+        past_key_values: list[KeyValue] | None = None,
+    ) -> tuple[Tensor, Tensor | None, list[KeyValue]]:
+        """Logits for every position of `idx` (B, T), the mean cross-entropy against `targets`
+        when given, and the key/value cache extended by `idx` (one (k, v) per block, each
+        (B, nh, P+T, hs))."""
+        B, T = idx.size()
+        past_len = 0 if past_key_values is None else past_key_values[0][0].size(2)
+        if not torch.jit.is_tracing() and not torch.compiler.is_compiling():
+            if past_len + T > self.config.block_size:
+                raise ValueError(
+                    f"{past_len + T} positions exceed the context of {self.config.block_size}"
+                )
+        pos = torch.arange(T, dtype=torch.long, device=idx.device) + past_len
+        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
+        present: list[KeyValue] = []
+        for i, block in enumerate(self.blocks):
+            past = None if past_key_values is None else past_key_values[i]
+            x, kv = block(x, past)
+            present.append(kv)
+        x = self.ln_f(x)
+        logits = self.lm_head(x)  # (B, T, V)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.view(-1))
+        return logits, loss, present
+
+    def empty_cache(self, batch_size: int = 1, device: torch.device | str = "cpu") -> list[KeyValue]:
+        """A cache holding no positions, the first call's past in the exported graph."""
+        c = self.config
+        shape = (batch_size, c.n_head, 0, c.head_size)
+        dtype = self.wte.weight.dtype
+        return [
+            (torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype))
+            for _ in range(c.n_layer)
+        ]
