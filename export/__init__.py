@@ -1,0 +1,1 @@
+"""Turn textgen checkpoints into portable ONNX and TorchScript files."""

@@ -1,0 +1,129 @@
+"""GPT → ONNX with a key/value cache, in the interface onnxruntime-genai and optimum use.
+
+Inputs:  input_ids [b, s] int64, past_key_values.{i}.key|value [b, h, p, d] float32 (p may be 0)
+Outputs: logits [b, s, V] float32, present.{i}.key|value [b, h, p+s, d] float32
+b, s and p are dynamic. The tokenizer, model config and format version ride in metadata_props,
+so the .onnx file alone is enough to sample.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import onnx
+import torch
+from torch import Tensor, nn
+
+from export.metadata import (
+    KEY_FORMAT,
+    KEY_FORMAT_VERSION,
+    KEY_KIND,
+    KEY_MODEL_CONFIG,
+    KEY_TOKENIZER,
+    ONNX_FORMAT,
+    ONNX_FORMAT_VERSION,
+)
+from runtime.tokenizer import CharTokenizer
+from textgen_core.models.gpt import GPT
+
+OPSET = 18
+
+
+def input_names(n_layer: int) -> list[str]:
+    names = ["input_ids"]
+    for i in range(n_layer):
+        names += [f"past_key_values.{i}.key", f"past_key_values.{i}.value"]
+    return names
+
+
+def output_names(n_layer: int) -> list[str]:
+    names = ["logits"]
+    for i in range(n_layer):
+        names += [f"present.{i}.key", f"present.{i}.value"]
+    return names
+
+
+class _FlatCacheGPT(nn.Module):
+    """The GPT with its cache flattened into positional tensors, as ONNX wants them."""
+
+    def __init__(self, model: GPT) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, past: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        pairs = [(past[2 * i], past[2 * i + 1]) for i in range(len(past) // 2)]
+        logits, _, present = self.model(input_ids, past_key_values=pairs)
+        flat: list[Tensor] = [logits]
+        for k, v in present:
+            flat += [k, v]
+        return tuple(flat)
+
+
+def export_gpt_onnx(model: GPT, tokenizer: CharTokenizer, path: str | Path) -> Path:
+    """Write `model` as an fp32 ONNX graph with KV cache and metadata to `path`; returns the path."""
+    path = Path(path)
+    config = model.config
+    model = model.float().eval().cpu()
+    # Example shapes with p > 0 and s > 1 so that neither dimension is specialised to a constant.
+    example_ids = torch.zeros((1, 2), dtype=torch.long)
+    past_len = min(3, config.block_size - 2)
+    kv_shape = (1, config.n_head, past_len, config.head_size)
+    example_past = tuple(torch.zeros(kv_shape) for _ in range(2 * config.n_layer))
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    seq = torch.export.Dim("seq", min=1, max=config.block_size)
+    past = torch.export.Dim("past", min=0, max=config.block_size)
+    dynamic_shapes = ({0: batch, 1: seq}, tuple({0: batch, 2: past} for _ in example_past))
+    with warnings.catch_warnings():
+        # The exporter reports that equal dims share one symbol, which is what we want.
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            _FlatCacheGPT(model),
+            (example_ids, example_past),
+            input_names=input_names(config.n_layer),
+            output_names=output_names(config.n_layer),
+            dynamic_shapes=dynamic_shapes,
+            opset_version=OPSET,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
+    proto = program.model_proto
+    _rename_dims(proto)
+    set_metadata(proto, kind="gpt", tokenizer=tokenizer.to_dict(), model_config=config.to_dict())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save_model(proto, str(path), save_as_external_data=False)
+    return path
+
+
+def _rename_dims(proto: onnx.ModelProto) -> None:
+    """Give the dynamic dimensions the contract's names (the exporter names them s0, s1, ...)."""
+    for value in list(proto.graph.input) + list(proto.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if value.name == "input_ids" or value.name == "logits":
+            names = {0: "batch", 1: "sequence"}
+        elif value.name.startswith("past_key_values."):
+            names = {0: "batch", 2: "past_sequence"}
+        else:
+            names = {0: "batch", 2: "total_sequence"}
+        for axis, name in names.items():
+            if dims[axis].HasField("dim_param") or not dims[axis].HasField("dim_value"):
+                dims[axis].dim_param = name
+
+
+def set_metadata(
+    proto: onnx.ModelProto, *, kind: str, tokenizer: dict, model_config: dict
+) -> None:
+    entries = {
+        KEY_FORMAT: ONNX_FORMAT,
+        KEY_FORMAT_VERSION: str(ONNX_FORMAT_VERSION),
+        KEY_KIND: kind,
+        KEY_TOKENIZER: json.dumps(tokenizer, ensure_ascii=False),
+        KEY_MODEL_CONFIG: json.dumps(model_config),
+    }
+    kept = [p for p in proto.metadata_props if p.key not in entries]
+    del proto.metadata_props[:]
+    proto.metadata_props.extend(kept)
+    for key, value in entries.items():
+        proto.metadata_props.add(key=key, value=value)
