@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,12 @@ TINY_TEXT = (
     "Or to take arms against a sea of troubles\n"
     "And by opposing end them. To die: to sleep;\n"
 ) * 40
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Token arrays and corpora of the tests go to a temporary cache, never the user's."""
+    os.environ["TEXTGEN_CACHE"] = str(tmp_path_factory.mktemp("textgen-cache"))
 
 
 @pytest.fixture(scope="session")

@@ -137,3 +137,13 @@ def make_checkpoint(
         "train_state": train_state or {},
         "train_config": train_config or {},
     }
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> None:
+    """Delete temporary files a killed save left beside `path` (never the checkpoint itself)."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            leftover.unlink()

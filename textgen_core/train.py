@@ -1,0 +1,181 @@
+"""`python -m textgen_core.train`: train a model and write a checkpoint.
+
+No arguments: a char GPT on the built-in `shakespeare` corpus with the preset that suits the
+device (`cpu` on a CPU, `baby` on a GPU), written to models/gpt.pt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.text import Text
+
+from textgen_core.errors import ConfigError, TextgenError
+from textgen_core.models.gpt import GPTConfig
+from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.training.checkpoint import load_checkpoint
+from textgen_core.training.config import COMPILE_MODES, DEVICES, TrainConfig
+from textgen_core.training.device import resolve_device
+from textgen_core.training.presets import default_preset, get_preset
+from textgen_core.training.run_config import (
+    MODEL_FIELDS,
+    TRAIN_FIELDS,
+    Settings,
+    fit_intervals,
+    fit_warmup,
+    merge,
+    read_config_file,
+)
+from textgen_core.training.trainer import RunSpec, train_gpt
+
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m textgen_core.train",
+        description="Train a text-generation model and write a checkpoint.",
+    )
+    parser.add_argument("--model", choices=["gpt"], default=None, help="model family (default gpt)")
+    parser.add_argument("--corpus", help="'shakespeare' (default), a .txt file or a folder of them")
+    parser.add_argument("--encoding", help="text encoding of the corpus files (default utf-8)")
+    parser.add_argument("--out", help="checkpoint path (default models/<model>.pt)")
+    parser.add_argument("--preset", help="named settings: cpu, baby, nano (default: by device)")
+    parser.add_argument("--config", help="TOML file of settings ([model], [train] tables)")
+    parser.add_argument("--resume", action="store_true", help="continue the run saved at --out")
+    parser.add_argument("--init-from", metavar="CKPT", help="fine-tune from this checkpoint")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="allow a fresh run to replace an existing checkpoint at --out")
+    parser.add_argument("--device", choices=DEVICES, help="default auto: cuda, then mps, then cpu")
+    parser.add_argument("--compile", choices=COMPILE_MODES,
+                        help="torch.compile: auto = on for CUDA/MPS, off on CPU")
+    model_group = parser.add_argument_group("model shape (override the preset)")
+    defaults = GPTConfig()
+    for name in MODEL_FIELDS:
+        _add_field(model_group, name, getattr(defaults, name))
+    train_group = parser.add_argument_group("training (override the preset)")
+    train_defaults = TrainConfig()
+    for name in TRAIN_FIELDS:
+        _add_field(train_group, name, getattr(train_defaults, name))
+    return parser
+
+
+def _add_field(group: argparse._ArgumentGroup, name: str, default: object) -> None:
+    flag = "--" + name.replace("_", "-")
+    if isinstance(default, bool):
+        group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None)
+    else:
+        group.add_argument(flag, dest=name, type=type(default), default=None, metavar="N")
+
+
+def build_spec(args: argparse.Namespace) -> RunSpec:
+    flags = Settings(
+        run={k: getattr(args, k) for k in ("preset", "corpus", "encoding", "out", "device",
+                                           "compile", "model")},
+        model={k: getattr(args, k) for k in MODEL_FIELDS if getattr(args, k) is not None},
+        train={k: getattr(args, k) for k in TRAIN_FIELDS if getattr(args, k) is not None},
+    )
+    file = read_config_file(args.config) if args.config else Settings({}, {}, {})
+    run = merge(file.run, flags.run)
+    model_kind = run.get("model", "gpt")
+    if model_kind != "gpt":
+        raise ConfigError(f"--model {model_kind!r} is not available; this version trains: gpt")
+    out = Path(run.get("out") or f"models/{model_kind}.pt")
+    device_name = run.get("device", "auto")
+    explicit_model = merge(file.model, flags.model)
+    explicit_train = merge(file.train, flags.train)
+
+    if args.resume and args.init_from:
+        raise ConfigError("--resume and --init-from exclude each other (resume continues a run; "
+                          "init-from starts a new one from trained weights)")
+    if args.resume:
+        return _resume_spec(out, run, explicit_model, explicit_train, device_name)
+
+    preset_name = run.get("preset") or default_preset(resolve_device(device_name).type)
+    preset = get_preset(preset_name)
+    if out.exists() and not args.overwrite:
+        raise ConfigError(
+            f"{out} already exists; pass --resume to continue it, --overwrite to replace it, "
+            "or --out to write elsewhere"
+        )
+    train = fit_intervals(fit_warmup(merge(preset["train"], explicit_train), explicit_train),
+                          explicit_train)
+    train_config = TrainConfig(**train)
+    init_payload = None
+    if args.init_from:
+        init_payload = load_checkpoint(args.init_from, kind="gpt")
+        gpt_from_checkpoint(init_payload)  # validates weights against config before training
+        changed = sorted(set(explicit_model) - {"dropout"})
+        if changed:
+            raise ConfigError(f"--init-from keeps the checkpoint's shape; drop {_flags(changed)}")
+        model_config = GPTConfig.from_dict(
+            {**init_payload["model_config"], **explicit_model}
+        )
+    else:
+        model_config = GPTConfig(**merge(preset["model"], explicit_model))
+    if model_config.block_size < 2:
+        raise ConfigError("--block-size must be at least 2")
+    return RunSpec(
+        model_config=model_config, train_config=train_config,
+        corpus=run.get("corpus", "shakespeare"), encoding=run.get("encoding"), out=out,
+        device=device_name, compile=run.get("compile", "auto"),
+        init_from=init_payload, init_from_path=args.init_from,
+    )
+
+
+def _resume_spec(out: Path, run: dict, model: dict, train: dict, device: str) -> RunSpec:
+    if not out.exists():
+        raise ConfigError(f"--resume: no checkpoint at {out} (use --out to point at it)")
+    payload = load_checkpoint(out, kind="gpt")
+    gpt_from_checkpoint(payload)
+    if payload.get("optimizer") is None or "rng" not in payload.get("train_state", {}):
+        raise ConfigError(f"--resume: {out} holds weights only (no optimizer/RNG state); "
+                          "use --init-from to fine-tune from it")
+    if model:
+        raise ConfigError(f"--resume keeps the saved model shape; drop {_flags(sorted(model))}")
+    saved_state = payload["train_state"]
+    corpus = run.get("corpus")
+    if corpus is not None and corpus != saved_state.get("corpus"):
+        raise ConfigError(f"--resume continues on the saved corpus {saved_state.get('corpus')!r}; "
+                          "use --init-from to fine-tune on another corpus")
+    train_config = TrainConfig(**{**payload["train_config"], **train})
+    if saved_state["step"] >= train_config.max_iters:
+        raise ConfigError(f"{out} is already at step {saved_state['step']} of --max-iters "
+                          f"{train_config.max_iters}; raise --max-iters to train further")
+    return RunSpec(
+        model_config=GPTConfig.from_dict(payload["model_config"]), train_config=train_config,
+        corpus=saved_state.get("corpus", "shakespeare"), encoding=saved_state.get("encoding"),
+        out=out, device=device, compile=run.get("compile", "auto"), resume_from=payload,
+    )
+
+
+def _flags(names: list[str]) -> str:
+    return ", ".join("--" + n.replace("_", "-") for n in names)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=True)
+    try:
+        spec = build_spec(args)
+        result = train_gpt(spec)
+    except TextgenError as exc:
+        console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
+        return 1
+    except KeyboardInterrupt:
+        console.print("interrupted; the last saved checkpoint is intact", style="yellow")
+        return EXIT_INTERRUPTED
+    summary = (
+        f"saved {spec.out}: step {result.step}, val loss {result.val_loss:.4f} "
+        f"(best {result.best_val_loss:.4f}), {result.tokens_per_s:,.0f} tok/s, "
+        f"{result.train_seconds:.0f} s of training"
+    )
+    Console().print(summary, highlight=False, soft_wrap=True)
+    return EXIT_INTERRUPTED if result.interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Training settings as a validated dataclass (model shape lives in `GPTConfig`)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from textgen_core.errors import ConfigError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+COMPILE_MODES = ("auto", "on", "off")
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 32
+    gradient_accumulation_steps: int = 1
+    max_iters: int = 2000
+    learning_rate: float = 2e-3
+    min_lr: float = 2e-4
+    warmup_iters: int = 100
+    lr_decay_iters: int = 0  # 0: decay until max_iters
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.99
+    grad_clip: float = 1.0
+    eval_interval: int = 250
+    eval_iters: int = 20
+    checkpoint_interval: int = 250
+    log_interval: int = 10
+    sample_tokens: int = 200
+    seed: int = 1337
+
+    def __post_init__(self) -> None:
+        for name in (
+            "batch_size", "gradient_accumulation_steps", "max_iters", "eval_interval",
+            "eval_iters", "checkpoint_interval", "log_interval",
+        ):
+            _require_int(name, getattr(self, name), minimum=1)
+        for name in ("warmup_iters", "lr_decay_iters", "sample_tokens", "seed"):
+            _require_int(name, getattr(self, name), minimum=0)
+        for name in ("learning_rate", "min_lr", "weight_decay", "grad_clip"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{_flag(name)} must be a finite number >= 0, got {value!r}")
+        if self.learning_rate == 0:
+            raise ConfigError("--learning-rate must be > 0")
+        if self.min_lr > self.learning_rate:
+            raise ConfigError(
+                f"--min-lr ({self.min_lr}) must not exceed --learning-rate ({self.learning_rate})"
+            )
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise ConfigError(f"{_flag(name)} must be in [0, 1), got {value!r}")
+        if self.warmup_iters >= self.max_iters:
+            raise ConfigError(
+                f"--warmup-iters ({self.warmup_iters}) must be smaller than --max-iters "
+                f"({self.max_iters})"
+            )
+
+    @property
+    def decay_iters(self) -> int:
+        return self.lr_decay_iters or self.max_iters
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _require_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        bound = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ConfigError(f"{_flag(name)} must be {bound}, got {value!r}")

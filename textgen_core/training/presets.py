@@ -1,0 +1,45 @@
+"""Named model + training presets. `cpu` is the default without a GPU, `baby` with one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textgen_core.errors import ConfigError
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # A few minutes on 2 CPU cores, val loss ~1.7 on shakespeare (README "Performance").
+    "cpu": {
+        "model": dict(n_layer=4, n_head=4, n_embd=128, block_size=128, dropout=0.0),
+        "train": dict(
+            batch_size=32, max_iters=2000, learning_rate=2e-3, min_lr=2e-4, warmup_iters=100,
+            eval_interval=250, eval_iters=20, checkpoint_interval=250, weight_decay=0.1,
+        ),
+    },
+    # nanoGPT's shakespeare-char "baby GPT" shape and recipe, the GPU default.
+    "baby": {
+        "model": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.2),
+        "train": dict(
+            batch_size=64, max_iters=5000, learning_rate=1e-3, min_lr=1e-4, warmup_iters=100,
+            eval_interval=250, eval_iters=200, checkpoint_interval=500, beta2=0.99,
+            weight_decay=0.1,
+        ),
+    },
+    # Seconds anywhere: smoke tests and demos.
+    "nano": {
+        "model": dict(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.0),
+        "train": dict(
+            batch_size=8, max_iters=100, learning_rate=3e-3, min_lr=3e-4, warmup_iters=10,
+            eval_interval=50, eval_iters=5, checkpoint_interval=50, sample_tokens=60,
+        ),
+    },
+}
+
+
+def default_preset(device_type: str) -> str:
+    return "cpu" if device_type == "cpu" else "baby"
+
+
+def get_preset(name: str) -> dict[str, dict[str, Any]]:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown --preset {name!r}; choose from: {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,253 @@
+"""The GPT training loop, explicit and in one place.
+
+Each iteration: set the learning rate for this step, draw a batch, forward/backward (with
+gradient accumulation), clip, step. Every `eval_interval` steps: train/val loss on fixed
+batches, a short sample, a metrics line and the loss plot. Every `checkpoint_interval` steps
+and at the end: an atomic checkpoint holding everything needed to continue bit-for-bit (model,
+optimizer, step, RNG and data-generator states).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from runtime.tokenizer import CharTokenizer
+from textgen_core.data.batches import BatchSampler
+from textgen_core.data.corpus import resolve_corpus
+from textgen_core.data.token_store import load_token_splits
+from textgen_core.errors import CheckpointError
+from textgen_core.models.gpt import GPT, GPTConfig
+from textgen_core.training.checkpoint import (
+    make_checkpoint,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
+from textgen_core.training.config import TrainConfig
+from textgen_core.training.device import autocast, autocast_dtype, resolve_device, should_compile
+from textgen_core.training.evaluation import estimate_loss
+from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_losses, plot_path
+from textgen_core.training.metrics_log import read_metrics
+from textgen_core.training.mfu import device_peak_flops, flops_per_token
+from textgen_core.training.optimizer import make_optimizer
+from textgen_core.training.progress import TrainingDisplay
+from textgen_core.training.rng import capture_rng, restore_rng
+from textgen_core.training.schedule import lr_at
+
+SAMPLE_SEED = 0
+
+
+@dataclass
+class RunSpec:
+    """Everything a run needs; `resume_from`/`init_from` are loaded checkpoint dicts."""
+
+    model_config: GPTConfig
+    train_config: TrainConfig
+    corpus: str
+    out: Path
+    encoding: str | None = None
+    device: str = "auto"
+    compile: str = "auto"
+    resume_from: dict[str, Any] | None = None
+    init_from: dict[str, Any] | None = None
+    init_from_path: str | None = None
+
+
+@dataclass
+class RunResult:
+    step: int
+    val_loss: float
+    best_val_loss: float
+    tokens_per_s: float
+    train_seconds: float
+    interrupted: bool = False
+    losses: list[float] = field(default_factory=list)
+
+
+class _StopFlag:
+    """First Ctrl-C asks the loop to stop at the next step boundary (then it saves);
+    a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        try:
+            previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave Ctrl-C alone
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+
+def train_gpt(
+    spec: RunSpec, display_factory: Callable[[int, int], TrainingDisplay] = TrainingDisplay
+) -> RunResult:
+    tc, out = spec.train_config, spec.out
+    device = resolve_device(spec.device)
+    torch.manual_seed(tc.seed)
+
+    source = spec.resume_from or spec.init_from
+    tokenizer = CharTokenizer.from_dict(source["tokenizer"]) if source else None
+    splits = load_token_splits(resolve_corpus(spec.corpus, spec.encoding), tokenizer)
+    tokenizer = splits.tokenizer
+    config = spec.model_config
+    if source is None:
+        config = GPTConfig(**{**config.to_dict(), "vocab_size": tokenizer.vocab_size})
+
+    model = GPT(config)
+    if source is not None:
+        model.load_state_dict(source["model"])
+    model.to(device)
+    optimizer = make_optimizer(model, tc, device)
+    batch_generator = torch.Generator().manual_seed(tc.seed)
+
+    state: dict[str, Any] = {"step": 0, "tokens_seen": 0, "val_loss": math.nan,
+                             "best_val_loss": math.inf, "train_seconds": 0.0}
+    if spec.resume_from is not None:
+        saved = spec.resume_from["train_state"]
+        optimizer.load_state_dict(spec.resume_from["optimizer"])
+        restore_rng(saved["rng"], batch_generator)
+        for key in state:
+            state[key] = saved.get(key, state[key])
+
+    train_batches = BatchSampler(
+        splits.train, config.block_size, tc.batch_size, batch_generator, device, split="train"
+    )
+    BatchSampler(splits.val, config.block_size, 1, batch_generator, device, split="validation")
+    compiled = torch.compile(model) if should_compile(spec.compile, device) else model
+
+    remove_stale_temporaries(out)
+    log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None)
+    tokens_per_step = tc.batch_size * tc.gradient_accumulation_steps * config.block_size
+    peak = device_peak_flops(device)
+    flops_token = flops_per_token(config, model.num_parameters())
+    if spec.resume_from is None:
+        log.append({"event": "start", "corpus": spec.corpus, "params": model.num_parameters(),
+                    "model_config": config.to_dict(), "train_config": tc.to_dict(),
+                    "device": str(device), "amp": str(autocast_dtype(device)),
+                    "init_from": spec.init_from_path})
+
+    def save() -> None:
+        payload = make_checkpoint(
+            kind="gpt",
+            model_config=config.to_dict(),
+            tokenizer=tokenizer.to_dict(),
+            model_state=model.state_dict(),
+            optimizer_state=optimizer.state_dict(),
+            train_state={**state, "rng": capture_rng(batch_generator),
+                         "corpus": spec.corpus, "encoding": spec.encoding},
+            train_config=tc.to_dict(),
+        )
+        save_checkpoint(payload, out)
+
+    def evaluate(step: int, speed: float) -> None:
+        kwargs = dict(block_size=config.block_size, batch_size=tc.batch_size,
+                      iters=tc.eval_iters, device=device)
+        train_loss = estimate_loss(compiled, splits.train, split="train", **kwargs)
+        val_loss = estimate_loss(compiled, splits.val, split="validation", **kwargs)
+        state["val_loss"] = val_loss
+        state["best_val_loss"] = min(state["best_val_loss"], val_loss)
+        sample = _sample_text(model, tokenizer, tc.sample_tokens, device)
+        display.evaluation(step, train_loss, val_loss, speed, sample)
+        log.append({"event": "eval", "step": step, "tokens": state["tokens_seen"],
+                    "train_loss": train_loss, "val_loss": val_loss, "lr": lr_at(step - 1, tc),
+                    "tokens_per_s": speed, "train_seconds": state["train_seconds"],
+                    "sample": sample})
+        plot_losses(read_metrics(log.path), plot_path(out))
+
+    stop = _StopFlag()
+    losses: list[float] = []
+    speed, smoothed = 0.0, math.nan
+    start_step = state["step"]
+    compiled.train()
+    with display_factory(tc.max_iters, start_step) as display, stop.installed():
+        while state["step"] < tc.max_iters and not stop.requested:
+            step = state["step"]
+            lr = lr_at(step, tc)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            t0 = time.perf_counter()
+            step_loss = 0.0
+            for _ in range(tc.gradient_accumulation_steps):
+                x, y = train_batches.next()
+                with autocast(device):
+                    _, loss, _ = compiled(x, y)
+                loss = loss / tc.gradient_accumulation_steps
+                loss.backward()
+                step_loss += float(loss.detach())
+            if tc.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            dt = time.perf_counter() - t0
+            if not math.isfinite(step_loss):
+                raise CheckpointError(
+                    f"loss became {step_loss} at step {step + 1}; the last checkpoint is kept. "
+                    "Lower --learning-rate or raise --warmup-iters"
+                )
+            state["step"] = step + 1
+            state["tokens_seen"] += tokens_per_step
+            state["train_seconds"] += dt
+            losses.append(step_loss)
+            # Skip the first steps (warm-up, compilation) in the speed estimate.
+            rate = tokens_per_step / dt
+            speed = rate if step == start_step or speed == 0.0 else 0.9 * speed + 0.1 * rate
+            smoothed = step_loss if math.isnan(smoothed) else 0.9 * smoothed + 0.1 * step_loss
+            mfu = flops_token * speed / peak if peak else None
+            display.step(state["step"], smoothed, speed, mfu)
+            done = state["step"]
+            if done % tc.log_interval == 0:
+                log.append({"event": "train", "step": done, "tokens": state["tokens_seen"],
+                            "loss": step_loss, "lr": lr, "tokens_per_s": speed})
+            last = done == tc.max_iters
+            if done % tc.eval_interval == 0 or last:
+                evaluate(done, speed)
+            if done % tc.checkpoint_interval == 0 or last:
+                save()
+        interrupted = stop.requested and state["step"] < tc.max_iters
+        if interrupted:
+            save()
+            display.message(f"interrupted: saved {out} at step {state['step']}", style="yellow")
+    return RunResult(
+        step=state["step"], val_loss=state["val_loss"], best_val_loss=state["best_val_loss"],
+        tokens_per_s=speed, train_seconds=state["train_seconds"], interrupted=interrupted,
+        losses=losses,
+    )
+
+
+def _sample_text(model: GPT, tokenizer: CharTokenizer, max_new_tokens: int, device: torch.device) -> str:
+    if max_new_tokens == 0:
+        return ""
+    from textgen_core.sampling import generate
+
+    prompt = "\n" if "\n" in tokenizer.chars else tokenizer.chars[0]
+    was_training = model.training
+    model.eval()
+    try:
+        pieces = generate(
+            model, tokenizer, prompt, max_new_tokens=max_new_tokens, temperature=0.8,
+            top_k=None, top_p=None, repetition_penalty=1.0, seed=SAMPLE_SEED, device=device,
+        )
+        return "".join(pieces)
+    finally:
+        model.train(was_training)
