@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted; the last saved checkpoint is intact", style="yellow")
         return EXIT_INTERRUPTED
+    if not result.is_main:
+        return EXIT_INTERRUPTED if result.interrupted else 0
     summary = (
         f"saved {spec.out}: step {result.step}, val loss {result.val_loss:.4f} "
         f"(best {result.best_val_loss:.4f}), {result.tokens_per_s:,.0f} tok/s, "

@@ -20,13 +20,18 @@ def plot_path(checkpoint: Path) -> Path:
 class MetricsLog:
     """Appends one JSON object per line; a fresh run starts the file anew, a resumed one appends."""
 
-    def __init__(self, path: Path, fresh: bool) -> None:
+    def __init__(self, path: Path, fresh: bool, enabled: bool = True) -> None:
         self.path = path
+        self.enabled = enabled  # only one process of a distributed run writes
+        if not enabled:
+            return
         path.parent.mkdir(parents=True, exist_ok=True)
         if fresh:
             path.write_text("", encoding="utf-8")
 
     def append(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
 

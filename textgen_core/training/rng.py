@@ -17,9 +17,17 @@ def capture_rng(batch_generator: torch.Generator) -> dict[str, Any]:
     return state
 
 
-def restore_rng(state: dict[str, Any], batch_generator: torch.Generator) -> None:
+def restore_rng(
+    state: dict[str, Any], batch_generator: torch.Generator, rank: int = 0, world_size: int = 1
+) -> None:
     torch.set_rng_state(state["torch"].cpu())
-    batch_generator.set_state(state["batch"].cpu())
+    by_rank = state.get("batch_by_rank") or [state["batch"]]
+    if len(by_rank) == world_size:
+        batch_generator.set_state(by_rank[rank].cpu())
+    elif world_size == 1:
+        batch_generator.set_state(state["batch"].cpu())
+    # Otherwise the world size changed: each rank keeps the fresh seed it was given (seed + rank),
+    # since the saved data positions belong to shards that no longer exist.
     cuda_states = state.get("cuda")
     # A run moved between machines keeps its data order; GPU dropout masks cannot carry over.
     if cuda_states and torch.cuda.is_available() and len(cuda_states) == torch.cuda.device_count():

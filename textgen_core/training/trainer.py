@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from rich.console import Console
+from torch.nn.parallel import DistributedDataParallel
 
 from runtime.tokenizer import CharTokenizer
 from textgen_core.data.batches import BatchSampler
@@ -32,6 +34,15 @@ from textgen_core.training.checkpoint import (
     save_checkpoint,
 )
 from textgen_core.training.config import TrainConfig
+from textgen_core.training.distributed import (
+    DistContext,
+    any_rank,
+    gather_generator_states,
+    init_distributed,
+    mean_over_ranks,
+    shard,
+    shutdown,
+)
 from textgen_core.training.device import autocast, autocast_dtype, resolve_device, should_compile
 from textgen_core.training.evaluation import estimate_loss
 from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_losses, plot_path
@@ -70,6 +81,7 @@ class RunResult:
     train_seconds: float
     interrupted: bool = False
     losses: list[float] = field(default_factory=list)
+    is_main: bool = True  # False on the non-zero ranks of a distributed run
 
 
 class _StopFlag:
@@ -100,9 +112,21 @@ class _StopFlag:
 def train_gpt(
     spec: RunSpec, display_factory: Callable[[int, int], TrainingDisplay] = TrainingDisplay
 ) -> RunResult:
+    ctx = init_distributed(spec.device)
+    try:
+        return _train(spec, display_factory, ctx)
+    finally:
+        shutdown(ctx)
+
+
+def _train(
+    spec: RunSpec, display_factory: Callable[[int, int], TrainingDisplay], ctx: DistContext
+) -> RunResult:
     tc, out = spec.train_config, spec.out
     device = resolve_device(spec.device)
-    torch.manual_seed(tc.seed)
+    if ctx.enabled and device.type == "cuda":
+        device = torch.device("cuda", ctx.local_rank)
+    torch.manual_seed(tc.seed)  # the same initial weights on every rank
 
     source = spec.resume_from or spec.init_from
     tokenizer = CharTokenizer.from_dict(source["tokenizer"]) if source else None
@@ -117,26 +141,35 @@ def train_gpt(
         model.load_state_dict(source["model"])
     model.to(device)
     optimizer = make_optimizer(model, tc, device)
-    batch_generator = torch.Generator().manual_seed(tc.seed)
+    batch_generator = torch.Generator().manual_seed(tc.seed + ctx.rank)
 
     state: dict[str, Any] = {"step": 0, "tokens_seen": 0, "val_loss": math.nan,
                              "best_val_loss": math.inf, "train_seconds": 0.0}
     if spec.resume_from is not None:
         saved = spec.resume_from["train_state"]
         optimizer.load_state_dict(spec.resume_from["optimizer"])
-        restore_rng(saved["rng"], batch_generator)
+        restore_rng(saved["rng"], batch_generator, rank=ctx.rank, world_size=ctx.world_size)
         for key in state:
             state[key] = saved.get(key, state[key])
 
     train_batches = BatchSampler(
-        splits.train, config.block_size, tc.batch_size, batch_generator, device, split="train"
+        shard(splits.train, ctx), config.block_size, tc.batch_size, batch_generator, device,
+        split="train",
     )
     BatchSampler(splits.val, config.block_size, 1, batch_generator, device, split="validation")
-    compiled = torch.compile(model) if should_compile(spec.compile, device) else model
+    wrapped: torch.nn.Module = model
+    if ctx.enabled:
+        wrapped = DistributedDataParallel(
+            model, device_ids=[ctx.local_rank] if device.type == "cuda" else None
+        )
+    compiled = torch.compile(wrapped) if should_compile(spec.compile, device) else wrapped
 
-    remove_stale_temporaries(out)
-    log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None)
-    tokens_per_step = tc.batch_size * tc.gradient_accumulation_steps * config.block_size
+    if ctx.is_main:
+        remove_stale_temporaries(out)
+    log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None, enabled=ctx.is_main)
+    tokens_per_step = (
+        tc.batch_size * tc.gradient_accumulation_steps * config.block_size * ctx.world_size
+    )
     peak = device_peak_flops(device)
     flops_token = flops_per_token(config, model.num_parameters())
     if spec.resume_from is None:
@@ -146,23 +179,32 @@ def train_gpt(
                     "init_from": spec.init_from_path})
 
     def save() -> None:
+        # Collective: every rank contributes its data-generator state, rank 0 writes.
+        rng = capture_rng(batch_generator)
+        rng["batch_by_rank"] = gather_generator_states(rng["batch"], ctx, device)
+        if not ctx.is_main:
+            return
         payload = make_checkpoint(
             kind="gpt",
             model_config=config.to_dict(),
             tokenizer=tokenizer.to_dict(),
             model_state=model.state_dict(),
             optimizer_state=optimizer.state_dict(),
-            train_state={**state, "rng": capture_rng(batch_generator),
+            train_state={**state, "rng": rng, "world_size": ctx.world_size,
                          "corpus": spec.corpus, "encoding": spec.encoding},
             train_config=tc.to_dict(),
         )
         save_checkpoint(payload, out)
 
     def evaluate(step: int, speed: float) -> None:
+        if not ctx.is_main:
+            return
+        # The unwrapped model: a DDP forward on one rank alone would wait for the others.
         kwargs = dict(block_size=config.block_size, batch_size=tc.batch_size,
                       iters=tc.eval_iters, device=device)
-        train_loss = estimate_loss(compiled, splits.train, split="train", **kwargs)
-        val_loss = estimate_loss(compiled, splits.val, split="validation", **kwargs)
+        evaluated = compiled if not ctx.enabled else model
+        train_loss = estimate_loss(evaluated, splits.train, split="train", **kwargs)
+        val_loss = estimate_loss(evaluated, splits.val, split="validation", **kwargs)
         state["val_loss"] = val_loss
         state["best_val_loss"] = min(state["best_val_loss"], val_loss)
         sample = _sample_text(model, tokenizer, tc.sample_tokens, device)
@@ -178,15 +220,19 @@ def train_gpt(
     speed, smoothed = 0.0, math.nan
     start_step = state["step"]
     compiled.train()
-    with display_factory(tc.max_iters, start_step) as display, stop.installed():
-        while state["step"] < tc.max_iters and not stop.requested:
+    display_cm = (display_factory(tc.max_iters, start_step) if ctx.is_main
+                  else TrainingDisplay(tc.max_iters, start_step, console=Console(quiet=True)))
+    with display_cm as display, stop.installed():
+        while state["step"] < tc.max_iters and not any_rank(stop.requested, ctx, device):
             step = state["step"]
             lr = lr_at(step, tc)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             t0 = time.perf_counter()
             step_loss = 0.0
-            for _ in range(tc.gradient_accumulation_steps):
+            for micro in range(tc.gradient_accumulation_steps):
+                if ctx.enabled:  # average gradients across ranks once, on the last micro-step
+                    wrapped.require_backward_grad_sync = micro == tc.gradient_accumulation_steps - 1
                 x, y = train_batches.next()
                 with autocast(device):
                     _, loss, _ = compiled(x, y)
@@ -199,6 +245,7 @@ def train_gpt(
             optimizer.zero_grad(set_to_none=True)
             if device.type == "cuda":
                 torch.cuda.synchronize()
+            step_loss = mean_over_ranks(step_loss, ctx, device)
             dt = time.perf_counter() - t0
             if not math.isfinite(step_loss):
                 raise CheckpointError(
@@ -224,14 +271,14 @@ def train_gpt(
                 evaluate(done, speed)
             if done % tc.checkpoint_interval == 0 or last:
                 save()
-        interrupted = stop.requested and state["step"] < tc.max_iters
+        interrupted = any_rank(stop.requested, ctx, device) and state["step"] < tc.max_iters
         if interrupted:
             save()
             display.message(f"interrupted: saved {out} at step {state['step']}", style="yellow")
     return RunResult(
         step=state["step"], val_loss=state["val_loss"], best_val_loss=state["best_val_loss"],
         tokens_per_s=speed, train_seconds=state["train_seconds"], interrupted=interrupted,
-        losses=losses,
+        losses=losses, is_main=ctx.is_main,
     )
 
 

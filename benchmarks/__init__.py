@@ -1,0 +1,1 @@
+"""Speed measurements against references, run by `nox -s bench`."""

@@ -1,0 +1,85 @@
+"""Multi-process data-parallel training under `torchrun` (DistributedDataParallel).
+
+NCCL on CUDA, gloo on CPU. Each rank trains on its own contiguous shard of the training tokens with
+its own batch generator; gradients are averaged by DDP. Rank 0 alone evaluates, logs, prints and
+writes checkpoints; the batch-generator states of all ranks are gathered into the checkpoint so a
+resumed run with the same world size continues every rank's data order.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import distributed as dist
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device_request: str) -> DistContext:
+    """Join the process group torchrun describes in the environment; a no-op without torchrun."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1 or "RANK" not in os.environ:
+        return DistContext()
+    use_cuda = torch.cuda.is_available() and device_request in ("auto", "cuda")
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank)
+
+
+def shutdown(ctx: DistContext) -> None:
+    if ctx.enabled and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def shard(tokens: np.ndarray, ctx: DistContext) -> np.ndarray:
+    """This rank's contiguous share of `tokens`."""
+    if not ctx.enabled:
+        return tokens
+    size = len(tokens) // ctx.world_size
+    return tokens[ctx.rank * size : (ctx.rank + 1) * size]
+
+
+def any_rank(flag: bool, ctx: DistContext, device: torch.device) -> bool:
+    """True on every rank when `flag` is true on at least one (e.g. Ctrl-C reached one rank)."""
+    if not ctx.enabled:
+        return flag
+    value = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item() > 0)
+
+
+def mean_over_ranks(value: float, ctx: DistContext, device: torch.device) -> float:
+    if not ctx.enabled:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return float(tensor.item()) / ctx.world_size
+
+
+def gather_generator_states(state: torch.Tensor, ctx: DistContext, device: torch.device) -> list[torch.Tensor]:
+    """Every rank's batch-generator state (uint8 tensors of equal size), in rank order."""
+    if not ctx.enabled:
+        return [state]
+    local = state.to(device)
+    gathered = [torch.empty_like(local) for _ in range(ctx.world_size)]
+    dist.all_gather(gathered, local)
+    return [g.cpu() for g in gathered]
