@@ -16,6 +16,7 @@ import onnx
 import torch
 from torch import Tensor, nn
 
+from export.checksum import save_with_checksum
 from export.metadata import (
     KEY_FORMAT,
     KEY_FORMAT_VERSION,
@@ -93,8 +94,7 @@ def export_gpt_onnx(model: GPT, tokenizer: CharTokenizer, path: str | Path) -> P
     _rename_dims(proto)
     set_metadata(proto, kind="gpt", tokenizer=tokenizer.to_dict(), model_config=config.to_dict())
     path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(proto, str(path), save_as_external_data=False)
-    return path
+    return save_with_checksum(proto, path)
 
 
 def _rename_dims(proto: onnx.ModelProto) -> None:
