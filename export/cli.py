@@ -1,0 +1,152 @@
+"""`python -m export onnx|torchscript CKPT`: write the file, prove parity, report.
+
+Each file is written under a temporary name beside the target and moved into place only after
+its parity check passed, so a failed export never leaves a bad file under the final name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from export.errors import ExportError
+from export.onnx_export import export_gpt_onnx
+from export.parity import FP32_TOLERANCE, onnx_parity, require_parity
+from export.quantize import quantization_cost, quantize_int8
+from export.torchscript_export import export_gpt_torchscript, torchscript_parity
+from runtime.errors import TextgenError
+from runtime.tokenizer import CharTokenizer
+from textgen_core.models.gpt import GPT
+from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.training.checkpoint import load_checkpoint
+
+SUPPORTED_KINDS = ("gpt",)
+EVAL_TOKENS = 1024
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m export",
+                                     description="Export a textgen checkpoint.")
+    sub = parser.add_subparsers(dest="format", required=True, metavar="{onnx,torchscript}")
+    onnx = sub.add_parser("onnx", help="ONNX with a key/value cache (for runtime/)")
+    onnx.add_argument("checkpoint")
+    onnx.add_argument("-o", "--output", help="default: <checkpoint stem>.onnx beside it")
+    onnx.add_argument("--quantize", choices=["int8"], help="also write a dynamically quantized file")
+    onnx.add_argument("--eval-text", help="text to measure the int8 loss cost on "
+                                          "(default: 1024 tokens sampled from the model)")
+    ts = sub.add_parser("torchscript", help="TorchScript, forward(input_ids) -> logits")
+    ts.add_argument("checkpoint")
+    ts.add_argument("-o", "--output", help="default: <checkpoint stem>.ts beside it")
+    return parser
+
+
+def _size(path: Path) -> str:
+    n = path.stat().st_size
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
+@contextlib.contextmanager
+def _staged(target: Path) -> Iterator[Path]:
+    """A temporary path beside `target`, moved over it only if the block succeeds."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
+    staging = target.with_name(f".{target.name}.exporting")
+    try:
+        yield staging
+        os.replace(staging, target)
+    except OSError as exc:
+        raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            staging.unlink()
+
+
+def _load(path: str) -> tuple[GPT, CharTokenizer]:
+    payload = load_checkpoint(path)
+    if payload["kind"] not in SUPPORTED_KINDS:
+        raise ExportError(f"{path} holds a {payload['kind']!r} model; export supports: "
+                          f"{', '.join(SUPPORTED_KINDS)}")
+    return gpt_from_checkpoint(payload)
+
+
+def _eval_tokens(model: GPT, tokenizer: CharTokenizer, eval_text: str | None) -> np.ndarray:
+    if eval_text:
+        try:
+            text = Path(eval_text).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ExportError(f"cannot read --eval-text {eval_text}: {exc}") from None
+        ids = tokenizer.encode(text[: 50 * EVAL_TOKENS])
+        if len(ids) < 2:
+            raise ExportError(f"--eval-text {eval_text} is too short")
+        return np.asarray(ids, dtype=np.int64)
+    from textgen_core.sampling import generate  # in-distribution text: the model's own samples
+
+    text = "".join(generate(model, tokenizer, "", max_new_tokens=EVAL_TOKENS, temperature=1.0, seed=0))
+    return np.asarray(tokenizer.encode(text), dtype=np.int64)
+
+
+def export_checkpoint(checkpoint: str, fmt: str, out: str | None = None,
+                      quantize: str | None = None, eval_text: str | None = None,
+                      report=print) -> list[Path]:
+    """Export `checkpoint`; returns the files written. `report` receives one line per fact."""
+    model, tokenizer = _load(checkpoint)
+    ckpt = Path(checkpoint)
+    written = []
+    if fmt == "onnx":
+        target = Path(out) if out else ckpt.with_suffix(".onnx")
+        with _staged(target) as staging:
+            export_gpt_onnx(model, tokenizer, staging)
+            parity = onnx_parity(model, staging)
+            require_parity(parity.worst, target)
+        written.append(target)
+        report(f"wrote {target} ({_size(target)})")
+        report(f"  max |Δlogits| vs torch: {parity.max_abs_diff_no_past:.2e} without past, "
+               f"{parity.max_abs_diff_with_past:.2e} with past, {parity.max_abs_diff_batch:.2e} "
+               f"batch of 2 (limit {FP32_TOLERANCE:.0e})")
+        if quantize == "int8":
+            int8 = target.with_suffix(".int8.onnx")
+            with _staged(int8) as staging:
+                quantize_int8(target, staging)
+            written.append(int8)
+            cost = quantization_cost(model, target, int8, _eval_tokens(model, tokenizer, eval_text))
+            ratio = int8.stat().st_size / target.stat().st_size
+            report(f"wrote {int8} ({_size(int8)}, {ratio:.2f}x the fp32 file)")
+            report(f"  max |Δlogits| vs torch {cost.max_abs_diff:.3g}, top-1 agreement with fp32 "
+                   f"{cost.top1_agreement:.1%}, loss fp32 {cost.loss_fp32:.4f} -> int8 "
+                   f"{cost.loss_int8:.4f} ({cost.loss_int8 - cost.loss_fp32:+.4f}) on "
+                   f"{cost.eval_tokens:,} tokens")
+    else:
+        target = Path(out) if out else ckpt.with_suffix(".ts")
+        with _staged(target) as staging:
+            export_gpt_torchscript(model, tokenizer, staging)
+            worst = torchscript_parity(model, staging)
+            require_parity(worst, target)
+        written.append(target)
+        report(f"wrote {target} ({_size(target)})")
+        report(f"  max |Δlogits| vs torch: {worst:.2e} (limit {FP32_TOLERANCE:.0e})")
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # The exporter logs a line per optional torchvision operator it cannot find; irrelevant here.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+    torch.set_grad_enabled(False)
+    try:
+        export_checkpoint(args.checkpoint, args.format, args.output,
+                          getattr(args, "quantize", None), getattr(args, "eval_text", None),
+                          report=lambda line: print(line, flush=True))
+    except TextgenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,68 @@
+"""GPT → TorchScript: `forward(input_ids [b, s]) -> logits [b, s, V]` for any 1 <= s <= block_size.
+
+TorchScript files can run arbitrary code when loaded, so the runtime only opens them with an
+explicit trust flag; the tokenizer and config ride along as `_extra_files`.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from export.metadata import ONNX_FORMAT_VERSION
+from runtime.tokenizer import CharTokenizer
+from textgen_core.models.gpt import GPT
+
+TORCHSCRIPT_FORMAT = "textgen-torchscript"
+
+
+class _LogitsOnly(nn.Module):
+    def __init__(self, model: GPT) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor) -> Tensor:
+        return self.model(input_ids)[0]
+
+
+def extra_files(model: GPT, tokenizer: CharTokenizer) -> dict[str, str]:
+    header = {"format": TORCHSCRIPT_FORMAT, "version": ONNX_FORMAT_VERSION, "kind": "gpt"}
+    return {
+        "textgen.json": json.dumps(header),
+        "tokenizer.json": json.dumps(tokenizer.to_dict(), ensure_ascii=False),
+        "model_config.json": json.dumps(model.config.to_dict()),
+    }
+
+
+def export_gpt_torchscript(model: GPT, tokenizer: CharTokenizer, path: str | Path) -> Path:
+    path = Path(path)
+    model = model.float().eval().cpu()
+    example = torch.zeros((1, min(8, model.config.block_size)), dtype=torch.long)
+    with warnings.catch_warnings():
+        # torch.jit is deprecated in favour of torch.export in this torch release, and tracing
+        # warns about Python ints derived from shapes; both are expected for this wrapper.
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(_LogitsOnly(model), example, check_trace=False)
+        torch.jit.save(traced, str(path), _extra_files=extra_files(model, tokenizer))
+    return path
+
+
+def torchscript_parity(model: GPT, ts_path: str | Path, seed: int = 0) -> float:
+    """Max |Δlogits| between the file and the torch model at two sequence lengths."""
+    c = model.config
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = torch.jit.load(str(ts_path))
+    worst = 0.0
+    generator = torch.Generator().manual_seed(seed)
+    for length in sorted({1, min(c.block_size, 19), c.block_size}):
+        ids = torch.randint(0, c.vocab_size, (2, length), generator=generator)
+        with torch.inference_mode():
+            expected = model(ids)[0]
+            got = loaded(ids)
+        worst = max(worst, float((got - expected).abs().max()))
+    return worst

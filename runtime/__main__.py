@@ -1,0 +1,3 @@
+from runtime.chat import main
+
+raise SystemExit(main())

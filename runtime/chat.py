@@ -1,0 +1,207 @@
+"""`python -m runtime.chat`: sample from an exported model in the terminal.
+
+With `--prompt TEXT` it prints the continuation as plain text and exits (scripts, tests, pipes).
+Without it, an interactive session: each line you type is continued by the model, streamed as it
+is sampled; the session's text so far is the model's context (slid to its window), so the story
+goes on across turns until `/reset`. Ctrl-C stops a generation; at the prompt it (or Ctrl-D, or
+/quit) ends the session.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
+from runtime.errors import SamplingError, TextgenError
+from runtime.generator import TextGenerator
+from runtime.sampler import SamplingSettings, validate_max_new_tokens
+from runtime.terminal_text import sanitize
+
+HELP = """commands:
+  /temp X        sampling temperature (0 = greedy)      /topk N    keep the N likeliest (0 = off)
+  /topp P        nucleus sampling, P in (0, 1]          /rep X     repetition penalty (1 = off)
+  /max N         tokens per reply                       /seed N    fix the random seed (/seed off)
+  /history       show this session                      /reset     forget the session
+  /help          this text                              /quit      leave (also /exit, Ctrl-D)"""
+
+
+@dataclass
+class Session:
+    settings: SamplingSettings
+    max_new_tokens: int
+    seed: int | None
+    turns: list[tuple[str, str]] = field(default_factory=list)
+
+    def context(self) -> str:
+        return "".join(prompt + reply for prompt, reply in self.turns)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m runtime.chat",
+                                     description="Sample text from an exported textgen model.")
+    parser.add_argument("--model", default="models/gpt.onnx", help="ONNX file (default %(default)s)")
+    parser.add_argument("--prompt", help="continue this text once, print it plainly and exit")
+    parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (default 0.8)")
+    parser.add_argument("--top-k", type=int, default=None, help="keep the k likeliest tokens")
+    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling, in (0, 1]")
+    parser.add_argument("--repetition-penalty", type=float, default=1.0, help="1 = off")
+    parser.add_argument("--max-new-tokens", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=None, help="same seed, same text")
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    return parser
+
+
+def _error(console: Console, message: str) -> None:
+    console.print(Text.assemble(("error: ", "bold red"), sanitize(message)), soft_wrap=True)
+
+
+def one_shot(generator: TextGenerator, prompt: str, session: Session) -> int:
+    s = session.settings
+    pieces = generator.generate(prompt, session.max_new_tokens, s.temperature, s.top_k, s.top_p,
+                                s.repetition_penalty, session.seed)
+    out = sys.stdout
+    for piece in pieces:
+        out.write(sanitize(piece))
+        out.flush()
+    out.write("\n")
+    out.flush()
+    return 0
+
+
+def _header(generator: TextGenerator, path: str, session: Session) -> Panel:
+    c = generator.config
+    s = session.settings
+    body = Text.assemble(
+        (f"{path}\n", "bold"),
+        f"{c.get('n_layer')} layers x {c.get('n_embd')} wide, context {generator.block_size}, "
+        f"{generator.vocab_size} tokens\n",
+        f"temperature {s.temperature}, top-k {s.top_k or 'off'}, top-p {s.top_p or 'off'}, "
+        f"repetition penalty {s.repetition_penalty}, {session.max_new_tokens} tokens per reply, "
+        f"seed {session.seed if session.seed is not None else 'random'}\n",
+        ("type text to continue it; /help for commands; Ctrl-C stops a reply", "dim"),
+    )
+    return Panel(body, title="textgen chat", title_align="left")
+
+
+def _command(line: str, session: Session, console: Console) -> bool:
+    """Apply a /command; returns False when the session should end."""
+    name, _, arg = line[1:].strip().partition(" ")
+    arg = arg.strip()
+    s = session.settings
+    try:
+        if name in ("quit", "exit", "q"):
+            return False
+        if name == "help":
+            console.print(HELP, highlight=False, markup=False)
+        elif name == "history":
+            if not session.turns:
+                console.print("(empty)", style="dim")
+            for prompt, reply in session.turns:
+                console.print(Text.assemble((sanitize(prompt), "bold"), sanitize(reply)))
+        elif name == "reset":
+            session.turns.clear()
+            console.print("session cleared", style="dim")
+        elif name in ("temp", "temperature"):
+            session.settings = replace(s, temperature=float(arg))
+            console.print(f"temperature set to {session.settings.temperature}", style="dim")
+        elif name in ("topk", "top-k"):
+            session.settings = replace(s, top_k=int(arg) or None)
+            console.print(f"top-k set to {session.settings.top_k or 'off'}", style="dim")
+        elif name in ("topp", "top-p"):
+            session.settings = replace(s, top_p=float(arg))
+            console.print(f"top-p set to {session.settings.top_p}", style="dim")
+        elif name in ("rep", "repetition-penalty"):
+            session.settings = replace(s, repetition_penalty=float(arg))
+            console.print(f"repetition penalty set to {session.settings.repetition_penalty}", style="dim")
+        elif name == "max":
+            session.max_new_tokens = validate_max_new_tokens(int(arg))
+            console.print(f"{session.max_new_tokens} tokens per reply", style="dim")
+        elif name == "seed":
+            session.seed = None if arg in ("", "off") else int(arg)
+            console.print(f"seed set to {session.seed if session.seed is not None else 'random'}", style="dim")
+        else:
+            _error(console, f"unknown command /{name}; /help lists them")
+    except ValueError:
+        _error(console, f"/{name} needs a number, got {arg!r}")
+    except SamplingError as exc:
+        _error(console, str(exc))
+    return True
+
+
+def _reply(generator: TextGenerator, prompt: str, session: Session, console: Console) -> None:
+    s = session.settings
+    context = session.context() + prompt
+    try:
+        pieces = generator.generate(context, session.max_new_tokens, s.temperature, s.top_k,
+                                    s.top_p, s.repetition_penalty, session.seed)
+    except TextgenError as exc:
+        _error(console, str(exc))
+        return
+    reply: list[str] = []
+    started = time.perf_counter()
+    stopped = False
+    try:
+        for piece in pieces:
+            reply.append(piece)
+            console.file.write(sanitize(piece))
+            console.file.flush()
+    except KeyboardInterrupt:
+        stopped = True
+    elapsed = time.perf_counter() - started
+    console.file.write("\n")
+    rate = len(reply) / elapsed if elapsed > 0 else 0.0
+    status = f"{len(reply)} tokens, {rate:.1f} tok/s, {elapsed:.2f} s"
+    console.print(Text(status + (" (stopped)" if stopped else ""), style="dim"))
+    session.turns.append((prompt, "".join(reply)))
+
+
+def interactive(generator: TextGenerator, path: str, session: Session, console: Console) -> int:
+    console.print(_header(generator, path, session))
+    while True:
+        try:
+            line = console.input(Text("› ", style="bold cyan"))
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return 0
+        if not line.strip():
+            continue
+        if line.startswith("/"):
+            if not _command(line, session, console):
+                return 0
+            continue
+        _reply(generator, line, session, console)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    err = Console(stderr=True)
+    # Undecodable input bytes become U+FFFD, which the tokenizer then names, instead of a crash.
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="replace")
+    try:
+        session = Session(
+            SamplingSettings(args.temperature, args.top_k, args.top_p, args.repetition_penalty),
+            validate_max_new_tokens(args.max_new_tokens), args.seed,
+        )
+        if args.threads is not None and args.threads < 1:
+            raise SamplingError(f"--threads must be a positive integer, got {args.threads}")
+        generator = TextGenerator(Path(args.model), threads=args.threads)
+        if args.prompt is not None:
+            return one_shot(generator, args.prompt, session)
+    except TextgenError as exc:
+        _error(err, str(exc))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return interactive(generator, args.model, session, Console(highlight=False))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

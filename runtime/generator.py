@@ -1,0 +1,59 @@
+"""`TextGenerator`: streaming text generation from an exported GPT with numpy + onnxruntime."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from runtime.decode import decode
+from runtime.model_file import OnnxGPT
+from runtime.sampler import SamplingSettings, validate_max_new_tokens
+from runtime.tokenizer import CharTokenizer
+
+
+def start_ids(tokenizer: CharTokenizer, prompt: str) -> list[int]:
+    """Token ids to continue from. An empty prompt starts at a newline (the start of a line of
+    text) when the vocabulary has one, else at token 0; that start is not part of the output."""
+    if prompt:
+        return tokenizer.encode(prompt)
+    return [tokenizer.chars.index("\n")] if "\n" in tokenizer.chars else [0]
+
+
+class TextGenerator:
+    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+        self.model = OnnxGPT(path, threads=threads)
+        self.tokenizer = self.model.tokenizer
+        self.block_size = self.model.shape.block_size
+        self.vocab_size = self.model.shape.vocab_size
+        self.config = self.model.config
+
+    def _forward(self, ids: Sequence[int], past: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        logits, present = self.model.forward(np.asarray([ids], dtype=np.int64), past)
+        return logits[0, -1], present
+
+    def generate(
+        self,
+        prompt: str,
+        max_new_tokens: int = 200,
+        temperature: float = 0.8,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        repetition_penalty: float = 1.0,
+        seed: int | None = None,
+    ) -> Iterator[str]:
+        """Yield the text of each new token as it is sampled. Settings and the prompt are checked
+        here, before the first token, so errors surface at the call."""
+        settings = SamplingSettings(temperature, top_k, top_p, repetition_penalty)
+        validate_max_new_tokens(max_new_tokens)
+        ids = start_ids(self.tokenizer, prompt)
+        tokens = decode(ids, block_size=self.block_size, forward=self._forward,
+                        empty_past=self.model.empty_past, settings=settings,
+                        max_new_tokens=max_new_tokens, seed=seed)
+        return (self.tokenizer.decode([t]) for t in tokens)
+
+    def logits(self, ids: Sequence[int]) -> np.ndarray:
+        """Logits (len(ids), V) of one uncached call: for parity checks."""
+        logits, _ = self.model.forward(np.asarray([ids], dtype=np.int64), self.model.empty_past())
+        return logits[0]

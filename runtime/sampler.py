@@ -1,0 +1,96 @@
+"""Choosing the next token from logits, in numpy: the one rule both samplers use.
+
+Defined behaviour at the edges:
+- temperature 0 is greedy (argmax; ties go to the lowest id); negative or NaN is refused;
+- top_k None or 0 is off, and top_k >= vocabulary size is off;
+- top_p must be in (0, 1]; 1 is off; the smallest set of most likely tokens whose probability
+  reaches top_p is kept (always at least one token);
+- repetition_penalty 1 is off; > 1 makes tokens already in the context less likely (CTRL,
+  Keskar et al. 2019: positive logits divided, negative multiplied);
+- NaN logits count as -inf; +inf logits are the only candidates (shared equally); if no logit is
+  finite or +inf, token 0 is chosen. Probabilities are computed in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.errors import SamplingError
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    temperature: float = 0.8
+    top_k: int | None = None
+    top_p: float | None = None
+    repetition_penalty: float = 1.0
+
+    def __post_init__(self) -> None:
+        t = self.temperature
+        if not isinstance(t, (int, float)) or math.isnan(t) or t < 0 or math.isinf(t):
+            raise SamplingError(f"--temperature must be a finite number >= 0, got {t}")
+        if self.top_k is not None and (isinstance(self.top_k, bool) or self.top_k < 0):
+            raise SamplingError(f"--top-k must be >= 0 (0 turns it off), got {self.top_k}")
+        p = self.top_p
+        if p is not None and (math.isnan(p) or not 0.0 < p <= 1.0):
+            raise SamplingError(f"--top-p must be in (0, 1], got {p}")
+        r = self.repetition_penalty
+        if math.isnan(r) or math.isinf(r) or r <= 0:
+            raise SamplingError(f"--repetition-penalty must be a finite number > 0, got {r}")
+
+
+def validate_max_new_tokens(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SamplingError(f"--max-new-tokens must be a positive integer, got {value}")
+    return value
+
+
+def sample_next(
+    logits: np.ndarray,
+    settings: SamplingSettings,
+    rng: np.random.Generator,
+    previous_ids: Iterable[int] = (),
+) -> int:
+    """One token id in [0, len(logits)) drawn from `logits` (1-d) under `settings`."""
+    scores = np.asarray(logits, dtype=np.float64).copy()
+    scores[np.isnan(scores)] = -np.inf
+    if settings.repetition_penalty != 1.0:
+        seen = np.unique(np.fromiter(previous_ids, dtype=np.int64))
+        seen = seen[(seen >= 0) & (seen < scores.size)]
+        values = scores[seen]
+        scores[seen] = np.where(values > 0, values / settings.repetition_penalty,
+                                values * settings.repetition_penalty)
+    positive_inf = np.isposinf(scores)
+    if positive_inf.any():
+        candidates = np.flatnonzero(positive_inf)
+        if settings.temperature == 0:
+            return int(candidates[0])
+        return int(rng.choice(candidates))
+    if not np.isfinite(scores).any():
+        return 0
+    if settings.temperature == 0:
+        return int(np.argmax(scores))
+    scores = scores / settings.temperature
+    k = settings.top_k
+    if k and k < scores.size:
+        kth_largest = np.partition(scores, -k)[-k]
+        scores[scores < kth_largest] = -np.inf
+    probs = np.exp(scores - scores.max())
+    probs /= probs.sum()
+    if settings.top_p is not None and settings.top_p < 1.0:
+        order = np.argsort(-probs, kind="stable")
+        cumulative = np.cumsum(probs[order])
+        keep = int(np.searchsorted(cumulative, settings.top_p)) + 1
+        mask = np.zeros_like(probs, dtype=bool)
+        mask[order[:keep]] = True
+        probs = np.where(mask, probs, 0.0)
+        probs /= probs.sum()
+    # Inverse-CDF draw with one uniform number per token; the first index whose cumulative
+    # probability exceeds the draw always has probability > 0.
+    cdf = np.cumsum(probs)
+    index = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+    return min(index, scores.size - 1)

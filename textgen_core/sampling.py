@@ -1,0 +1,48 @@
+"""Torch-side sampling with the KV cache, through the runtime's decoding loop and sampler, so the
+same seed and settings give the same text here and in the exported runtime."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from runtime.decode import decode
+from runtime.generator import start_ids
+from runtime.sampler import SamplingSettings, validate_max_new_tokens
+from runtime.tokenizer import CharTokenizer
+from textgen_core.models.gpt import GPT, KeyValue
+
+
+def generate(
+    model: GPT,
+    tokenizer: CharTokenizer,
+    prompt: str,
+    *,
+    max_new_tokens: int = 200,
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    repetition_penalty: float = 1.0,
+    seed: int | None = None,
+    device: torch.device | str = "cpu",
+) -> Iterator[str]:
+    """Yield the text of each new token; checks settings and prompt before the first one."""
+    settings = SamplingSettings(temperature, top_k, top_p, repetition_penalty)
+    validate_max_new_tokens(max_new_tokens)
+    ids = start_ids(tokenizer, prompt)
+    device = torch.device(device)
+
+    @torch.inference_mode()
+    def forward(window: Sequence[int], past: list[KeyValue]) -> tuple[np.ndarray, list[KeyValue]]:
+        idx = torch.tensor([list(window)], dtype=torch.long, device=device)
+        logits, _, present = model(idx, past_key_values=past)
+        return logits[0, -1].float().cpu().numpy(), present
+
+    def empty() -> list[KeyValue]:
+        return model.empty_cache(1, device)
+
+    tokens = decode(ids, block_size=model.config.block_size, forward=forward, empty_past=empty,
+                    settings=settings, max_new_tokens=max_new_tokens, seed=seed)
+    return (tokenizer.decode([t]) for t in tokens)
