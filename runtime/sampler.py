@@ -1,7 +1,8 @@
 """Choosing the next token from logits, in numpy: the one rule both samplers use.
 
 Defined behaviour at the edges:
-- temperature 0 is greedy (argmax; ties go to the lowest id); negative or NaN is refused;
+- temperature 0 is greedy (argmax; ties go to the lowest id), and so is any temperature below
+  GREEDY_BELOW (dividing by it would overflow); negative, infinite or NaN is refused;
 - top_k None or 0 is off, and top_k >= vocabulary size is off;
 - top_p must be in (0, 1]; 1 is off; the smallest set of most likely tokens whose probability
   reaches top_p is kept (always at least one token);
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.errors import SamplingError
+
+GREEDY_BELOW = 1e-6
 
 
 @dataclass(frozen=True)
@@ -67,12 +70,12 @@ def sample_next(
     positive_inf = np.isposinf(scores)
     if positive_inf.any():
         candidates = np.flatnonzero(positive_inf)
-        if settings.temperature == 0:
+        if settings.temperature < GREEDY_BELOW:
             return int(candidates[0])
         return int(rng.choice(candidates))
     if not np.isfinite(scores).any():
         return 0
-    if settings.temperature == 0:
+    if settings.temperature < GREEDY_BELOW:
         return int(np.argmax(scores))
     scores = scores / settings.temperature
     k = settings.top_k

@@ -73,3 +73,18 @@ def tiny_gpt_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     save_checkpoint(payload, path)
     return path
+
+
+@pytest.fixture(scope="session")
+def exported_tiny(tiny_gpt_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The tiny checkpoint exported once per session: fp32 ONNX, int8 ONNX, TorchScript."""
+    from export.cli import export_checkpoint
+
+    folder = tmp_path_factory.mktemp("exported")
+    ckpt = folder / "tiny.pt"
+    ckpt.write_bytes(tiny_gpt_checkpoint.read_bytes())
+    lines: list[str] = []
+    onnx_path, int8_path = export_checkpoint(str(ckpt), "onnx", quantize="int8", report=lines.append)
+    (ts_path,) = export_checkpoint(str(ckpt), "torchscript", report=lines.append)
+    return {"checkpoint": ckpt, "onnx": onnx_path, "int8": int8_path, "torchscript": ts_path,
+            "report": "\n".join(lines)}
