@@ -141,11 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # The exporter logs a line per optional torchvision operator it cannot find; irrelevant here.
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    torch.set_grad_enabled(False)
     try:
-        export_checkpoint(args.checkpoint, args.format, args.output,
-                          getattr(args, "quantize", None), getattr(args, "eval_text", None),
-                          report=lambda line: print(line, flush=True))
+        with torch.no_grad():
+            export_checkpoint(args.checkpoint, args.format, args.output,
+                              getattr(args, "quantize", None), getattr(args, "eval_text", None),
+                              report=lambda line: print(line, flush=True))
     except TextgenError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
