@@ -64,7 +64,8 @@ def run(preset: str = "cpu", steps: int = 30, device: str = "cpu") -> list[Row]:
         if dev.type == "cuda":
             torch.cuda.synchronize()
         results[label] = steps * train_cfg.batch_size * model_cfg.block_size / (time.perf_counter() - t0)
-    shape = f"{model_cfg.n_layer}x{model_cfg.n_embd}, ctx {model_cfg.block_size}, batch {train_cfg.batch_size}"
+    m = model_cfg
+    shape = f"{m.n_layer}x{m.n_embd}, ctx {m.block_size}, batch {train_cfg.batch_size}"
     return [
         Row("training", f"plain eager loop ({preset})", results["reference"], "tok/s", note=shape),
         Row("training", f"textgen step ({preset})", results["ours"], "tok/s",

@@ -10,6 +10,8 @@ goes on across turns until `/reset`. Ctrl-C stops a generation; at the prompt it
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -125,7 +127,8 @@ def _command(line: str, session: Session, console: Console) -> bool:
             console.print(f"{session.max_new_tokens} tokens per reply", style="dim")
         elif name == "seed":
             session.seed = None if arg in ("", "off") else int(arg)
-            console.print(f"seed set to {session.seed if session.seed is not None else 'random'}", style="dim")
+            shown = session.seed if session.seed is not None else "random"
+            console.print(f"seed set to {shown}", style="dim")
         else:
             _error(console, f"unknown command /{name}; /help lists them")
     except ValueError:
@@ -163,6 +166,10 @@ def _reply(generator: TextGenerator, prompt: str, session: Session, console: Con
 
 
 def interactive(generator: TextGenerator, path: str, session: Session, console: Console) -> int:
+    # Ctrl-C must stop a reply even when the parent started us with SIGINT ignored (a background
+    # job of a non-interactive shell), where Python would install no KeyboardInterrupt handler.
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     console.print(_header(generator, path, session))
     while True:
         try:

@@ -94,7 +94,7 @@ def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
 
 def _scan_tensor(buf: memoryview, scan: OnnxScan) -> None:
     for number, wire, value in _fields(buf):
-        if number == _TENSOR_EXTERNAL_DATA and wire == _LEN or (
+        if (number == _TENSOR_EXTERNAL_DATA and wire == _LEN) or (
             number == _TENSOR_DATA_LOCATION and wire == _VARINT and value == 1
         ):
             scan.external_tensors += 1

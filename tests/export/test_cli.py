@@ -56,10 +56,13 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
 
 def test_parity_failure_is_loud_and_leaves_no_file(tmp_path: Path) -> None:
     target = tmp_path / "m.onnx"
-    with pytest.raises(ExportMismatchError, match=r"max \|Δlogits\| 0.5 exceeds 1e-04"):
+    def failing_export() -> None:
         with _staged(target) as staging:
             staging.write_bytes(b"bad export")
             require_parity(0.5, target)
+
+    with pytest.raises(ExportMismatchError, match=r"max \|Δlogits\| 0.5 exceeds 1e-04"):
+        failing_export()
     with pytest.raises(ExportMismatchError):
         require_parity(float("nan"), target)
     assert list(tmp_path.iterdir()) == []

@@ -164,13 +164,12 @@ class GPT(nn.Module):
         """Logits for every position of `idx` (B, T), the mean cross-entropy against `targets`
         when given, and the key/value cache extended by `idx` (one (k, v) per block, each
         (B, nh, P+T, hs))."""
-        B, T = idx.size()
+        _, T = idx.size()
         past_len = 0 if past_key_values is None else past_key_values[0][0].size(2)
-        if not torch.jit.is_tracing() and not torch.compiler.is_compiling():
-            if past_len + T > self.config.block_size:
-                raise ValueError(
-                    f"{past_len + T} positions exceed the context of {self.config.block_size}"
-                )
+        # Shapes are symbolic while tracing/compiling; the check is for eager callers.
+        tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
+        if not tracing and past_len + T > self.config.block_size:
+            raise ValueError(f"{past_len + T} positions exceed the context of {self.config.block_size}")
         pos = torch.arange(T, dtype=torch.long, device=idx.device) + past_len
         x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
         present: list[KeyValue] = []

@@ -75,7 +75,9 @@ def mean_over_ranks(value: float, ctx: DistContext, device: torch.device) -> flo
     return float(tensor.item()) / ctx.world_size
 
 
-def gather_generator_states(state: torch.Tensor, ctx: DistContext, device: torch.device) -> list[torch.Tensor]:
+def gather_generator_states(
+    state: torch.Tensor, ctx: DistContext, device: torch.device
+) -> list[torch.Tensor]:
     """Every rank's batch-generator state (uint8 tensors of equal size), in rank order."""
     if not ctx.enabled:
         return [state]

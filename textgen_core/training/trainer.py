@@ -34,6 +34,7 @@ from textgen_core.training.checkpoint import (
     save_checkpoint,
 )
 from textgen_core.training.config import TrainConfig
+from textgen_core.training.device import autocast, autocast_dtype, resolve_device, should_compile
 from textgen_core.training.distributed import (
     DistContext,
     any_rank,
@@ -43,10 +44,8 @@ from textgen_core.training.distributed import (
     shard,
     shutdown,
 )
-from textgen_core.training.device import autocast, autocast_dtype, resolve_device, should_compile
 from textgen_core.training.evaluation import estimate_loss
-from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_losses, plot_path
-from textgen_core.training.metrics_log import read_metrics
+from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_losses, plot_path, read_metrics
 from textgen_core.training.mfu import device_peak_flops, flops_per_token
 from textgen_core.training.optimizer import make_optimizer
 from textgen_core.training.progress import TrainingDisplay

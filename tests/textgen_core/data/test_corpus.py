@@ -18,12 +18,12 @@ def test_folder_is_read_in_sorted_order_with_normalised_newlines(tmp_path: Path)
 
 
 def test_missing_path_names_the_choices(tmp_path: Path) -> None:
-    with pytest.raises(CorpusError, match="corpus not found: .*shakespeare"):
+    with pytest.raises(CorpusError, match=r"corpus not found: .*shakespeare"):
         resolve_corpus(str(tmp_path / "nope.txt"))
 
 
 def test_folder_without_text_files(tmp_path: Path) -> None:
-    with pytest.raises(CorpusError, match="holds no .txt files"):
+    with pytest.raises(CorpusError, match=r"holds no \.txt files"):
         resolve_corpus(str(tmp_path))
 
 
@@ -37,7 +37,7 @@ def test_binary_file_is_refused(tmp_path: Path) -> None:
 def test_undecodable_text_suggests_encoding(tmp_path: Path) -> None:
     path = tmp_path / "latin.txt"
     path.write_bytes("caf\u00e9 cr\u00e8me".encode("latin-1"))
-    with pytest.raises(CorpusError, match="not valid utf-8.*--encoding"):
+    with pytest.raises(CorpusError, match=r"not valid utf-8.*--encoding"):
         read_all(str(path))
     assert read_all(str(path), encoding="latin-1") == "caf\u00e9 cr\u00e8me"
 

@@ -1,3 +1,4 @@
+import itertools
 import math
 
 import pytest
@@ -15,7 +16,7 @@ def test_warmup_then_cosine_to_min_lr() -> None:
     assert lr_at(55, cfg) == pytest.approx(0.55)
     assert lr_at(100, cfg) == pytest.approx(0.1)
     values = [lr_at(s, cfg) for s in range(10, 100)]
-    assert all(a >= b for a, b in zip(values, values[1:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(values))
 
 
 @pytest.mark.parametrize(
