@@ -45,6 +45,16 @@ class Session:
         return "".join(prompt + reply for prompt, reply in self.turns)
 
 
+def open_model(path: Path, threads: int | None, trust_torchscript: bool) -> TextGenerator:
+    """The ONNX runtime for .onnx files; TorchScript (.ts from `export torchscript`) only
+    with the trust flag, since loading one executes code from the file."""
+    if path.suffix == ".ts":
+        from runtime.torchscript_model import TorchScriptGenerator
+
+        return TorchScriptGenerator(path, trusted=trust_torchscript)  # type: ignore[return-value]
+    return TextGenerator(path, threads=threads)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m runtime.chat",
                                      description="Sample text from an exported textgen model.")
@@ -57,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-new-tokens", type=int, default=300)
     parser.add_argument("--seed", type=int, default=None, help="same seed, same text")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    parser.add_argument("--trust-torchscript", action="store_true",
+                        help="allow a .ts model: TorchScript files run code when loaded (needs torch)")
     return parser
 
 
@@ -199,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.threads is not None and args.threads < 1:
             raise SamplingError(f"--threads must be a positive integer, got {args.threads}")
-        generator = TextGenerator(Path(args.model), threads=args.threads)
+        generator = open_model(Path(args.model), args.threads, args.trust_torchscript)
         if args.prompt is not None:
             return one_shot(generator, args.prompt, session)
     except TextgenError as exc:

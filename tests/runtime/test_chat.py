@@ -105,3 +105,14 @@ def test_ctrl_c_stops_a_reply_not_the_program(exported_tiny: dict[str, Path]) ->
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_torchscript_needs_the_trust_flag(exported_tiny: dict[str, Path]) -> None:
+    ts = str(exported_tiny["torchscript"])
+    refused_run = chat("--model", ts, "--prompt", "To")
+    assert refused_run.returncode == 1 and b"--trust-torchscript" in refused_run.stderr
+    trusted = chat("--model", ts, "--prompt", "To be", "--temperature", "0", "--max-new-tokens", "40",
+                   "--trust-torchscript")
+    assert trusted.returncode == 0, trusted.stderr
+    greedy = "".join(runtime.load(exported_tiny["onnx"]).generate("To be", max_new_tokens=40, temperature=0))
+    assert trusted.stdout.decode() == greedy + "\n"

@@ -1,0 +1,71 @@
+"""Sampling from a TorchScript export, only when the user trusts the file.
+
+`torch.jit.load` executes code stored in the file, so a TorchScript model from a stranger can do
+anything the user can. The chat opens one only with `--trust-torchscript`; torch is imported
+here, on that path alone, so the ONNX runtime stays torch-free. The file has no key/value cache:
+each step recomputes the window (the decode loop's `past` is the list of ids already read).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from runtime.decode import decode
+from runtime.errors import ModelFileError
+from runtime.generator import start_ids
+from runtime.sampler import SamplingSettings, validate_max_new_tokens
+from runtime.tokenizer import tokenizer_from_dict
+
+
+class TorchScriptGenerator:
+    def __init__(self, path: str | Path, trusted: bool = False) -> None:
+        path = Path(path)
+        if not trusted:
+            raise ModelFileError(
+                f"{path} is a TorchScript file, which runs code when loaded; pass "
+                "--trust-torchscript if you trust its origin, or export to ONNX instead"
+            )
+        if not path.is_file():
+            raise ModelFileError(f"model file not found: {path}")
+        try:
+            import torch
+        except ImportError:
+            raise ModelFileError("TorchScript files need PyTorch installed; use the ONNX file") from None
+        files = {"textgen.json": "", "tokenizer.json": "", "model_config.json": ""}
+        try:
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch.jit is deprecated in recent torch
+                self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+            header = json.loads(files["textgen.json"] or "{}")
+            self.tokenizer = tokenizer_from_dict(json.loads(files["tokenizer.json"] or "{}"))
+            self.config = json.loads(files["model_config.json"] or "{}")
+        except Exception as exc:  # torch.jit raises many types for foreign or damaged files
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise ModelFileError(f"{path}: not a textgen TorchScript file ({first})") from None
+        if header.get("format") != "textgen-torchscript" or header.get("kind") != "gpt":
+            raise ModelFileError(f"{path}: not a textgen TorchScript GPT file")
+        self._torch = torch
+        self.block_size = int(self.config["block_size"])
+        self.vocab_size = self.tokenizer.vocab_size
+
+    def _forward(self, ids: Sequence[int], past: list[int]) -> tuple[np.ndarray, list[int]]:
+        window = list(past) + list(ids)
+        with self._torch.inference_mode():
+            logits = self.module(self._torch.tensor([window], dtype=self._torch.long))
+        return logits[0, -1].float().numpy(), window
+
+    def generate(self, prompt: str, max_new_tokens: int = 200, temperature: float = 0.8,
+                 top_k: int | None = None, top_p: float | None = None,
+                 repetition_penalty: float = 1.0, seed: int | None = None) -> Iterator[str]:
+        settings = SamplingSettings(temperature, top_k, top_p, repetition_penalty)
+        validate_max_new_tokens(max_new_tokens)
+        ids = start_ids(self.tokenizer, prompt)
+        tokens = decode(ids, block_size=self.block_size, forward=self._forward, empty_past=list,
+                        settings=settings, max_new_tokens=max_new_tokens, seed=seed)
+        return (self.tokenizer.decode([t]) for t in tokens)
