@@ -1,46 +1,120 @@
-"""`python -m benchmarks` (or `nox -s bench`): CPU benchmarks, GPU ones when CUDA is present.
+"""`python -m benchmarks` (or `nox -s bench`): the CPU set always, the GPU set when CUDA is present.
 
-Every measured thing has a reference measured in the same run on the same machine; the tables
-show ratios, and a JSON copy goes to benchmarks/results/ for history.
+Every measured thing has a reference measured in the same run on the same machine; each table
+shows value, reference and ratio, and the run is saved as JSON in benchmarks/results/ (one file
+per run plus one line in history.jsonl).
+
+To add a benchmark: write `benchmarks/<thing>.py` with a function returning `report.Row`s and
+append a `Benchmark` to BENCHMARKS below.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
 
-from benchmarks import report, sampling_speed, training_speed
+from benchmarks import (
+    gpu_time_to_loss,
+    gpu_training,
+    markup_speed,
+    report,
+    sampling_scaling,
+    sampling_speed,
+    training_scaling,
+    training_speed,
+)
+
+
+@dataclass
+class Context:
+    """What a benchmark gets: the parsed flags, a scratch folder, and `extra` for details that go
+    into the JSON record (not the table)."""
+
+    args: argparse.Namespace
+    workdir: Path
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str  # for --only
+    title: str
+    run: Callable[[Context], list[report.Row]]
+    needs_cuda: bool = False
+
+
+def _sampling(ctx: Context) -> list[report.Row]:
+    quick = ctx.args.quick
+    rows, info = sampling_speed.run(ctx.workdir, new_tokens=ctx.args.new_tokens,
+                                    repeats=1 if quick else 3)
+    ctx.extra["sampling"] = info
+    return rows
+
+
+def _markup(ctx: Context) -> list[report.Row]:
+    rows, info = markup_speed.run()
+    ctx.extra["markup"] = info
+    return rows
+
+
+BENCHMARKS: list[Benchmark] = [
+    Benchmark("training", "CPU training: our step vs a nanoGPT-style eager loop",
+              lambda ctx: training_speed.run_cpu(rounds=1 if ctx.args.quick else 3)),
+    Benchmark("sampling", "CPU sampling, batch 1, fp32/int8, nanoGPT baby shape (6x384, ctx 256)",
+              _sampling),
+    Benchmark("sampling-scaling", "CPU sampling time per token vs context (runtime, 6x384)",
+              lambda ctx: sampling_scaling.run(
+                  ctx.workdir, lengths=(64, 256) if ctx.args.quick else sampling_scaling.LENGTHS)),
+    Benchmark("training-scaling", "CPU training tokens/s vs width (cpu preset depth, ctx, batch)",
+              lambda ctx: training_scaling.run(
+                  widths=(64, 128) if ctx.args.quick else training_scaling.WIDTHS)),
+    Benchmark("markup", "Verbatim-copy markup of 10,000 characters against shakespeare", _markup),
+    Benchmark("gpu-training", "GPU training step, baby shape and batch: ours vs nanoGPT-equivalent",
+              lambda ctx: gpu_training.run(), needs_cuda=True),
+    Benchmark("gpu-time-to-loss", "GPU time to val loss 1.30 on shakespeare, --preset fast",
+              lambda ctx: gpu_time_to_loss.run(), needs_cuda=True),
+]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--only", choices=["sampling", "training"], help="run one group")
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", action="append", choices=[b.name for b in BENCHMARKS],
+                        help="run only this benchmark (repeatable)")
     parser.add_argument("--new-tokens", type=int, default=200, help="tokens sampled per timing")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer repeats and sizes: a smoke run, not numbers to quote")
     args = parser.parse_args(argv)
     console = Console()
-    console.print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, "
-                  f"{torch.get_num_threads()} torch threads")
+    machine = report.machine_info()
+    console.print(f"{machine['cpu_model']}, {machine['cpu_cores']} cores, torch "
+                  f"{machine['torch']}, {torch.get_num_threads()} torch threads, load average "
+                  f"{machine['load_average']} at start, CUDA: {machine['cuda_device'] or 'none'}")
     rows: list[report.Row] = []
-    extra: dict = {"torch": torch.__version__, "cpus": os.cpu_count()}
-    if args.only in (None, "training"):
-        training = report.with_ratios(training_speed.run("cpu", device="cpu"))
-        report.print_table("CPU training (cpu preset)", training, console)
-        rows += training
-    if args.only in (None, "sampling"):
+    extra: dict[str, Any] = {"machine": machine, "quick": args.quick}
+    for bench in BENCHMARKS:
+        if args.only and bench.name not in args.only:
+            continue
+        if bench.needs_cuda and not torch.cuda.is_available():
+            console.print(f"[dim]skipped {bench.name}: no CUDA device[/dim]")
+            continue
         with tempfile.TemporaryDirectory() as tmp:
-            sampling, info = sampling_speed.run(Path(tmp), new_tokens=args.new_tokens)
-        sampling = report.with_ratios(sampling)
-        report.print_table("CPU sampling, batch 1, nanoGPT baby shape (6x384, ctx 256)",
-                           sampling, console)
-        rows += sampling
-        extra["sampling"] = info
+            ctx = Context(args, Path(tmp))
+            result = report.with_ratios(bench.run(ctx))
+        report.print_table(bench.title, result, console)
+        rows += result
+        extra.update(ctx.extra)
+    extra["load_average_end"] = report.machine_info()["load_average"]
     saved = report.save_json(rows, extra)
-    console.print(f"results saved to {saved}")
+    console.print(f"load average at the end {extra['load_average_end']}; results saved to {saved} "
+                  f"and {report.HISTORY}")
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -11,7 +12,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+# Git-ignored: results belong to the machine that produced them.
 RESULTS_DIR = Path(__file__).parent / "results"
+HISTORY = RESULTS_DIR / "history.jsonl"
 
 
 @dataclass
@@ -41,7 +44,7 @@ def print_table(title: str, rows: list[Row], console: Console) -> None:
     for row in rows:
         table.add_row(
             row.name,
-            f"{row.value:,.1f} {row.unit}",
+            f"{row.value:,.2f} {row.unit}" if abs(row.value) < 100 else f"{row.value:,.0f} {row.unit}",
             row.reference,
             f"{row.ratio:.2f}x" if row.ratio is not None else "",
             row.note,
@@ -49,16 +52,36 @@ def print_table(title: str, rows: list[Row], console: Console) -> None:
     console.print(table)
 
 
-def save_json(rows: list[Row], extra: dict) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+def machine_info() -> dict:
+    """CPU model and core count (from /proc/cpuinfo where there is one), load, torch, GPU."""
+    import torch
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "unknown"
+    return {"cpu_model": model, "cpu_cores": os.cpu_count(), "load_average": load,
+            "platform": platform.platform(), "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
+
+
+def save_json(rows: list[Row], extra: dict, results_dir: Path | None = None) -> Path:
+    """One JSON file for this run, and the same record as one line of history.jsonl."""
+    folder = results_dir or RESULTS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = RESULTS_DIR / f"bench-{stamp}.json"
-    payload = {
-        "time": stamp,
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "python": platform.python_version()},
-        **extra,
-        "rows": [asdict(r) for r in rows],
-    }
+    path = folder / f"bench-{stamp}.json"
+    payload = {"time": stamp, **extra, "rows": [asdict(r) for r in rows]}
     path.write_text(json.dumps(payload, indent=2))
+    with open(folder / HISTORY.name, "a", encoding="utf-8") as history:
+        history.write(json.dumps(payload) + "\n")
     return path

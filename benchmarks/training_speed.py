@@ -1,73 +1,108 @@
-"""Training tokens/s of our training step against a plain eager PyTorch loop of the same shape
-(the reference), on the same batches, the same device, in one run."""
+"""Training tokens/s of textgen's step against the nanoGPT-equivalent reference loop
+(benchmarks/nanogpt_reference.py): same shape, batch, batches and device, in one run.
+
+Our step is the trainer's: the preset's model and optimizer (`make_optimizer`), autocast and
+compilation as `--compile auto` decides, clipping, `zero_grad(set_to_none=True)`. The two loops
+run in alternating blocks of steps, so load from other processes on a shared machine falls on
+both alike; the first steps of each (warm-up, compilation) are not timed.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
+from benchmarks.nanogpt_reference import ReferenceGPT, reference_optimizer, reference_step
 from benchmarks.report import Row
 from textgen_core.data.batches import BatchSampler
 from textgen_core.models.gpt import GPT, GPTConfig
 from textgen_core.training.config import TrainConfig
-from textgen_core.training.device import autocast
+from textgen_core.training.device import autocast, should_compile
 from textgen_core.training.optimizer import make_optimizer
 from textgen_core.training.presets import PRESETS
 
-
-def _reference_step(model: GPT, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> None:
-    """What a from-scratch loop does: forward, cross-entropy, backward, clip, AdamW step."""
-    logits, _, _ = model(x)
-    loss = F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1))
-    optimizer.zero_grad()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
+VOCAB = 84  # shakespeare's character count
+Step = Callable[[torch.Tensor, torch.Tensor], None]
 
 
-def _our_step(model: GPT, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-              device: torch.device) -> None:
-    with autocast(device):
-        _, loss, _ = model(x, y)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
+def preset_configs(preset: str, **model_overrides: int) -> tuple[GPTConfig, TrainConfig]:
+    model = GPTConfig(**{**PRESETS[preset]["model"], "vocab_size": VOCAB, **model_overrides})
+    train = TrainConfig(**{**PRESETS[preset]["train"], "max_iters": 10_000})
+    return model, train
 
 
-def run(preset: str = "cpu", steps: int = 30, device: str = "cpu") -> list[Row]:
-    dev = torch.device(device)
-    model_cfg = GPTConfig(**{**PRESETS[preset]["model"], "vocab_size": 84})
-    train_cfg = TrainConfig(**{**PRESETS[preset]["train"], "max_iters": 10_000})
-    tokens = np.random.default_rng(0).integers(0, 84, 200_000).astype(np.uint16)
-    results = {}
-    for label in ("reference", "ours"):
-        torch.manual_seed(0)
-        model = GPT(model_cfg).to(dev).train()
-        if label == "reference":
-            optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-        else:
-            optimizer = make_optimizer(model, train_cfg, dev)
-        sampler = BatchSampler(tokens, model_cfg.block_size, train_cfg.batch_size,
-                               torch.Generator().manual_seed(0), dev)
-        batches = [sampler.next() for _ in range(steps + 3)]
-        for x, y in batches[:3]:  # warm-up
-            (_reference_step(model, optimizer, x, y) if label == "reference"
-             else _our_step(model, optimizer, x, y, dev))
-        t0 = time.perf_counter()
-        for x, y in batches[3:]:
-            (_reference_step(model, optimizer, x, y) if label == "reference"
-             else _our_step(model, optimizer, x, y, dev))
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-        results[label] = steps * train_cfg.batch_size * model_cfg.block_size / (time.perf_counter() - t0)
+def our_step(model_cfg: GPTConfig, train_cfg: TrainConfig, device: torch.device) -> tuple[Step, GPT]:
+    torch.manual_seed(0)
+    model = GPT(model_cfg).to(device).train()
+    optimizer = make_optimizer(model, train_cfg, device)
+    forward = torch.compile(model) if should_compile("auto", device) else model
+
+    def step(x: torch.Tensor, y: torch.Tensor) -> None:
+        with autocast(device):
+            _, loss, _ = forward(x, y)
+        loss.backward()
+        if train_cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train_cfg.grad_clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step, model
+
+
+def reference_loop(model_cfg: GPTConfig, train_cfg: TrainConfig, device: torch.device) -> Step:
+    torch.manual_seed(0)
+    c = model_cfg
+    model = ReferenceGPT(c.vocab_size, c.block_size, c.n_layer, c.n_head, c.n_embd, c.dropout)
+    model = model.to(device).train()
+    optimizer = reference_optimizer(model, train_cfg.learning_rate, device)
+    forward = torch.compile(model) if device.type == "cuda" else model
+    return lambda x, y: reference_step(forward, optimizer, x, y)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def tokens_per_s(steps: dict[str, Step], model_cfg: GPTConfig, batch_size: int,
+                 device: torch.device, rounds: int, block: int, warmup: int = 3) -> dict[str, float]:
+    """Tokens/s of each step function, timed in alternating blocks of `block` steps."""
+    tokens = np.random.default_rng(0).integers(0, VOCAB, 300_000).astype(np.uint16)
+    sampler = BatchSampler(tokens, model_cfg.block_size, batch_size,
+                           torch.Generator().manual_seed(0), device)
+    batches = [sampler.next() for _ in range(block)]
+    for step in steps.values():
+        for x, y in batches[:warmup]:
+            step(x, y)
+    _sync(device)
+    elapsed = dict.fromkeys(steps, 0.0)
+    for r in range(rounds):
+        order = list(steps) if r % 2 == 0 else list(reversed(steps))
+        for name in order:
+            t0 = time.perf_counter()
+            for x, y in batches:
+                steps[name](x, y)
+            _sync(device)
+            elapsed[name] += time.perf_counter() - t0
+    per_step = batch_size * model_cfg.block_size
+    return {name: rounds * block * per_step / seconds for name, seconds in elapsed.items()}
+
+
+def run_cpu(preset: str = "cpu", rounds: int = 3, block: int = 4) -> list[Row]:
+    device = torch.device("cpu")
+    model_cfg, train_cfg = preset_configs(preset)
+    ours, _ = our_step(model_cfg, train_cfg, device)
+    speeds = tokens_per_s({"reference": reference_loop(model_cfg, train_cfg, device), "ours": ours},
+                          model_cfg, train_cfg.batch_size, device, rounds, block)
     m = model_cfg
     shape = f"{m.n_layer}x{m.n_embd}, ctx {m.block_size}, batch {train_cfg.batch_size}"
+    ref_name = "nanoGPT-style eager loop"
     return [
-        Row("training", f"plain eager loop ({preset})", results["reference"], "tok/s", note=shape),
-        Row("training", f"textgen step ({preset})", results["ours"], "tok/s",
-            reference=f"plain eager loop ({preset})", note=shape),
+        Row("training", ref_name, speeds["reference"], "tok/s", note=shape),
+        Row("training", f"textgen step (--preset {preset})", speeds["ours"], "tok/s",
+            reference=ref_name, note=shape),
     ]
+

@@ -21,6 +21,7 @@ from export.errors import ExportError
 from export.onnx_export import export_gpt_onnx
 from export.parity import FP32_TOLERANCE, onnx_parity, require_parity
 from export.quantize import quantization_cost, quantize_int8
+from export.stateful_parity import stateful_onnx_parity
 from export.torchscript_export import export_gpt_torchscript, torchscript_parity
 from runtime.errors import TextgenError
 from runtime.tokenizer import CharTokenizer
@@ -28,7 +29,7 @@ from textgen_core.models.gpt import GPT
 from textgen_core.models.loading import gpt_from_checkpoint
 from textgen_core.training.checkpoint import load_checkpoint
 
-SUPPORTED_KINDS = ("gpt",)
+SUPPORTED_KINDS = ("gpt", "gan", "stack")
 EVAL_TOKENS = 1024
 
 
@@ -99,6 +100,15 @@ def export_checkpoint(checkpoint: str, fmt: str, out: str | None = None,
                       quantize: str | None = None, eval_text: str | None = None,
                       report=print) -> list[Path]:
     """Export `checkpoint`; returns the files written. `report` receives one line per fact."""
+    payload = load_checkpoint(checkpoint)
+    if payload["kind"] == "gan":  # the GAN generator: export/gan_export.py
+        from export.gan_export import export_gan_checkpoint
+
+        return export_gan_checkpoint(payload, checkpoint, fmt, out, quantize, _staged, _size, report)
+    if payload["kind"] == "stack":  # the layer stack: export/stack_export.py
+        from export.stack_export import export_stack_checkpoint
+
+        return export_stack_checkpoint(payload, checkpoint, fmt, out, quantize, _staged, _size, report)
     model, tokenizer = _load(checkpoint)
     ckpt = Path(checkpoint)
     written = []
@@ -108,11 +118,18 @@ def export_checkpoint(checkpoint: str, fmt: str, out: str | None = None,
             export_gpt_onnx(model, tokenizer, staging)
             parity = onnx_parity(model, staging)
             require_parity(parity.worst, target)
+            state_diff = None
+            if model.config.yoke_state_size:
+                state_diff = stateful_onnx_parity(model, staging)
+                require_parity(state_diff, target)
         written.append(target)
         report(f"wrote {target} ({_size(target)})")
         report(f"  max |Δlogits| vs torch: {parity.max_abs_diff_no_past:.2e} without past, "
                f"{parity.max_abs_diff_with_past:.2e} with past, {parity.max_abs_diff_batch:.2e} "
                f"batch of 2 (limit {FP32_TOLERANCE:.0e})")
+        if state_diff is not None:
+            report(f"  stateful yoke: max |Δ| of logits and yoke_state_out with a nonzero "
+                   f"yoke_state {state_diff:.2e}")
         if quantize == "int8":
             int8 = target.with_suffix(".int8.onnx")
             with _staged(int8) as staging:

@@ -2,6 +2,8 @@
 
 Inputs:  input_ids [b, s] int64, past_key_values.{i}.key|value [b, h, p, d] float32 (p may be 0)
 Outputs: logits [b, s, V] float32, present.{i}.key|value [b, h, p+s, d] float32
+A stateful yoke adds the input yoke_state [b, H] (the window's state) and the output
+yoke_state_out [b, s, H] (the yoke's activation at every position; textgen_core/models/yoke.py).
 b, s and p are dynamic. The tokenizer, model config and format version ride in metadata_props,
 so the .onnx file alone is enough to sample.
 """
@@ -26,24 +28,25 @@ from export.metadata import (
     ONNX_FORMAT,
     ONNX_FORMAT_VERSION,
 )
+from export.onnx_fusion import fuse_gpt_graph
 from runtime.tokenizer import CharTokenizer
 from textgen_core.models.gpt import GPT
 
 OPSET = 18
 
 
-def input_names(n_layer: int) -> list[str]:
+def input_names(n_layer: int, stateful: bool = False) -> list[str]:
     names = ["input_ids"]
     for i in range(n_layer):
         names += [f"past_key_values.{i}.key", f"past_key_values.{i}.value"]
-    return names
+    return [*names, "yoke_state"] if stateful else names
 
 
-def output_names(n_layer: int) -> list[str]:
+def output_names(n_layer: int, stateful: bool = False) -> list[str]:
     names = ["logits"]
     for i in range(n_layer):
         names += [f"present.{i}.key", f"present.{i}.value"]
-    return names
+    return [*names, "yoke_state_out"] if stateful else names
 
 
 class _FlatCacheGPT(nn.Module):
@@ -62,6 +65,25 @@ class _FlatCacheGPT(nn.Module):
         return tuple(flat)
 
 
+class _FlatCacheStatefulGPT(nn.Module):
+    """The same, with the stateful yoke's state as the last input and its activations as the
+    last output."""
+
+    def __init__(self, model: GPT) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, past: tuple[Tensor, ...], yoke_state: Tensor
+                ) -> tuple[Tensor, ...]:
+        pairs = [(past[2 * i], past[2 * i + 1]) for i in range(len(past) // 2)]
+        logits, _, present, hidden = self.model.forward_stateful(
+            input_ids, yoke_state, past_key_values=pairs)
+        flat: list[Tensor] = [logits]
+        for k, v in present:
+            flat += [k, v]
+        return (*flat, hidden)
+
+
 def export_gpt_onnx(model: GPT, tokenizer: CharTokenizer, path: str | Path) -> Path:
     """Write `model` as an fp32 ONNX graph with KV cache and metadata to `path`; returns the path."""
     path = Path(path)
@@ -76,14 +98,21 @@ def export_gpt_onnx(model: GPT, tokenizer: CharTokenizer, path: str | Path) -> P
     seq = torch.export.Dim("seq", min=1, max=config.block_size)
     past = torch.export.Dim("past", min=0, max=config.block_size)
     dynamic_shapes = ({0: batch, 1: seq}, tuple({0: batch, 2: past} for _ in example_past))
+    state_size = config.yoke_state_size
+    wrapper: nn.Module = _FlatCacheGPT(model)
+    example_inputs: tuple = (example_ids, example_past)
+    if state_size:
+        wrapper = _FlatCacheStatefulGPT(model)
+        example_inputs = (*example_inputs, torch.zeros((1, state_size)))
+        dynamic_shapes = (*dynamic_shapes, {0: batch})
     with warnings.catch_warnings():
         # The exporter reports that equal dims share one symbol, which is what we want.
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            _FlatCacheGPT(model),
-            (example_ids, example_past),
-            input_names=input_names(config.n_layer),
-            output_names=output_names(config.n_layer),
+            wrapper,
+            example_inputs,
+            input_names=input_names(config.n_layer, stateful=bool(state_size)),
+            output_names=output_names(config.n_layer, stateful=bool(state_size)),
             dynamic_shapes=dynamic_shapes,
             opset_version=OPSET,
             dynamo=True,
@@ -92,6 +121,9 @@ def export_gpt_onnx(model: GPT, tokenizer: CharTokenizer, path: str | Path) -> P
         )
     proto = program.model_proto
     _rename_dims(proto)
+    # Fewer, fused kernels for the runtime (export/onnx_fusion.py); same interface and numbers.
+    fuse_gpt_graph(proto, n_layer=config.n_layer, n_head=config.n_head,
+                   vocab_size=config.vocab_size, block_size=config.block_size)
     set_metadata(proto, kind="gpt", tokenizer=tokenizer.to_dict(), model_config=config.to_dict())
     path.parent.mkdir(parents=True, exist_ok=True)
     return save_with_checksum(proto, path)
@@ -101,8 +133,10 @@ def _rename_dims(proto: onnx.ModelProto) -> None:
     """Give the dynamic dimensions the contract's names (the exporter names them s0, s1, ...)."""
     for value in list(proto.graph.input) + list(proto.graph.output):
         dims = value.type.tensor_type.shape.dim
-        if value.name == "input_ids" or value.name == "logits":
+        if value.name in ("input_ids", "logits", "yoke_state_out"):
             names = {0: "batch", 1: "sequence"}
+        elif value.name == "yoke_state":
+            names = {0: "batch"}
         elif value.name.startswith("past_key_values."):
             names = {0: "batch", 2: "past_sequence"}
         else:

@@ -40,8 +40,11 @@ def run_onnx(session: ort.InferenceSession, ids: np.ndarray, past: list[np.ndarr
     for i in range(n_layer):
         feed[f"past_key_values.{i}.key"] = past[2 * i]
         feed[f"past_key_values.{i}.value"] = past[2 * i + 1]
+    for arg in session.get_inputs():
+        if arg.name == "yoke_state":  # a stateful yoke, read here as the first window (zero state)
+            feed[arg.name] = np.zeros((ids.shape[0], arg.shape[1]), np.float32)
     outputs = session.run(None, feed)
-    return outputs[0], outputs[1:]
+    return outputs[0], outputs[1 : 1 + 2 * n_layer]
 
 
 def onnx_parity(model: GPT, onnx_path: str | Path, seed: int = 0) -> ParityReport:

@@ -1,4 +1,5 @@
-"""GPT → TorchScript: `forward(input_ids [b, s]) -> logits [b, s, V]` for any 1 <= s <= block_size.
+"""GPT → TorchScript: `forward(input_ids [b, s]) -> logits [b, s, V]` for any 1 <= s <= block_size;
+a stateful yoke model: `forward(input_ids, yoke_state [b, H]) -> (logits, yoke_state_out [b, s, H])`.
 
 TorchScript files can run arbitrary code when loaded, so the runtime only opens them with an
 explicit trust flag; the tokenizer and config ride along as `_extra_files`.
@@ -29,6 +30,16 @@ class _LogitsOnly(nn.Module):
         return self.model(input_ids)[0]
 
 
+class _StatefulLogits(nn.Module):
+    def __init__(self, model: GPT) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, yoke_state: Tensor) -> tuple[Tensor, Tensor]:
+        logits, _, _, hidden = self.model.forward_stateful(input_ids, yoke_state)
+        return logits, hidden
+
+
 def extra_files(model: GPT, tokenizer: CharTokenizer) -> dict[str, str]:
     header = {"format": TORCHSCRIPT_FORMAT, "version": ONNX_FORMAT_VERSION, "kind": "gpt"}
     return {
@@ -42,11 +53,14 @@ def export_gpt_torchscript(model: GPT, tokenizer: CharTokenizer, path: str | Pat
     path = Path(path)
     model = model.float().eval().cpu()
     example = torch.zeros((1, min(8, model.config.block_size)), dtype=torch.long)
+    state_size = model.config.yoke_state_size
+    wrapper: nn.Module = _StatefulLogits(model) if state_size else _LogitsOnly(model)
+    inputs = (example, torch.zeros((1, state_size))) if state_size else example
     with warnings.catch_warnings():
         # torch.jit is deprecated in favour of torch.export in this torch release, and tracing
         # warns about Python ints derived from shapes; both are expected for this wrapper.
         warnings.simplefilter("ignore")
-        traced = torch.jit.trace(_LogitsOnly(model), example, check_trace=False)
+        traced = torch.jit.trace(wrapper, inputs, check_trace=False)
         torch.jit.save(traced, str(path), _extra_files=extra_files(model, tokenizer))
     return path
 
@@ -62,7 +76,13 @@ def torchscript_parity(model: GPT, ts_path: str | Path, seed: int = 0) -> float:
     for length in sorted({1, min(c.block_size, 19), c.block_size}):
         ids = torch.randint(0, c.vocab_size, (2, length), generator=generator)
         with torch.inference_mode():
-            expected = model(ids)[0]
-            got = loaded(ids)
+            if c.yoke_state_size:  # compare logits and state rows, with a nonzero state
+                state = torch.randn((2, c.yoke_state_size), generator=generator)
+                logits, _, _, hidden = model.forward_stateful(ids, state)
+                expected = torch.cat([logits, hidden], dim=-1)
+                got = torch.cat(loaded(ids, state), dim=-1)
+            else:
+                expected = model(ids)[0]
+                got = loaded(ids)
         worst = max(worst, float((got - expected).abs().max()))
     return worst

@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from runtime.gan_model import GANSampler, model_kind
 from runtime.generator import TextGenerator
+from runtime.stack_model import StackGenerator
 
 
-def load(path: str | Path, threads: int | None = None) -> TextGenerator:
-    """Open and check an exported ONNX model (see runtime/model_file.py for the checks)."""
+def load(path: str | Path, threads: int | None = None) -> TextGenerator | GANSampler | StackGenerator:
+    """Open and check an exported ONNX model (see runtime/model_file.py for the checks): a
+    `TextGenerator` for a GPT, a `GANSampler` (`.sample(n, seed)`) for a GAN generator."""
+    kind = model_kind(path)
+    if kind == "gan":
+        return GANSampler(path, threads=threads)
+    if kind == "stack":  # a layer stack (runtime/stack_model.py), same generate() API
+        return StackGenerator(path, threads=threads)
     return TextGenerator(path, threads=threads)
 
 
-__all__ = ["TextGenerator", "load"]
+__all__ = ["GANSampler", "StackGenerator", "TextGenerator", "load"]

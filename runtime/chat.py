@@ -22,7 +22,12 @@ from rich.panel import Panel
 from rich.text import Text
 
 from runtime.errors import SamplingError, TextgenError
+from runtime.gan_chat import gan_main
+from runtime.gan_model import model_kind
 from runtime.generator import TextGenerator
+from runtime.markup.copy_index import DEFAULT_MIN_RUN, CopyIndex, validate_min_run
+from runtime.markup.render import terminal_legend, to_terminal
+from runtime.markup.sources import load_index
 from runtime.sampler import SamplingSettings, validate_max_new_tokens
 from runtime.terminal_text import sanitize
 
@@ -40,6 +45,8 @@ class Session:
     max_new_tokens: int
     seed: int | None
     turns: list[tuple[str, str]] = field(default_factory=list)
+    markup: CopyIndex | None = None  # colour copied passages of each reply (--markup)
+    min_run: int = DEFAULT_MIN_RUN
 
     def context(self) -> str:
         return "".join(prompt + reply for prompt, reply in self.turns)
@@ -52,6 +59,10 @@ def open_model(path: Path, threads: int | None, trust_torchscript: bool) -> Text
         from runtime.torchscript_model import TorchScriptGenerator
 
         return TorchScriptGenerator(path, trusted=trust_torchscript)  # type: ignore[return-value]
+    if model_kind(path) == "stack":  # a layer stack: the same generate() API
+        from runtime.stack_model import StackGenerator
+
+        return StackGenerator(path, threads=threads)  # type: ignore[return-value]
     return TextGenerator(path, threads=threads)
 
 
@@ -66,7 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repetition-penalty", type=float, default=1.0, help="1 = off")
     parser.add_argument("--max-new-tokens", type=int, default=300)
     parser.add_argument("--seed", type=int, default=None, help="same seed, same text")
+    parser.add_argument("--num-samples", type=int, default=None, metavar="N",
+                        help="GAN models: print N sentences and exit (Enter gives one interactively)")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    parser.add_argument("--markup", metavar="CORPUS",
+                        help="colour passages of each reply copied verbatim from CORPUS (a .txt "
+                             "file, a folder, shakespeare or gutenberg:IDS once downloaded)")
+    parser.add_argument("--min-run", type=int, default=DEFAULT_MIN_RUN, metavar="N",
+                        help="shortest copied passage --markup colours (default %(default)s)")
     parser.add_argument("--trust-torchscript", action="store_true",
                         help="allow a .ts model: TorchScript files run code when loaded (needs torch)")
     return parser
@@ -80,6 +98,12 @@ def one_shot(generator: TextGenerator, prompt: str, session: Session) -> int:
     s = session.settings
     pieces = generator.generate(prompt, session.max_new_tokens, s.temperature, s.top_k, s.top_p,
                                 s.repetition_penalty, session.seed)
+    if session.markup is not None:
+        # Coloured once finished (plain text when stdout is not a terminal); the summary on stderr.
+        marked = session.markup.mark("".join(pieces), session.min_run)
+        Console(highlight=False).print(to_terminal(marked), soft_wrap=True)
+        Console(stderr=True, highlight=False).print(terminal_legend(marked), soft_wrap=True)
+        return 0
     out = sys.stdout
     for piece in pieces:
         out.write(sanitize(piece))
@@ -174,6 +198,10 @@ def _reply(generator: TextGenerator, prompt: str, session: Session, console: Con
     rate = len(reply) / elapsed if elapsed > 0 else 0.0
     status = f"{len(reply)} tokens, {rate:.1f} tok/s, {elapsed:.2f} s"
     console.print(Text(status + (" (stopped)" if stopped else ""), style="dim"))
+    if session.markup is not None and reply:
+        marked = session.markup.mark("".join(reply), session.min_run)
+        console.print(to_terminal(marked), soft_wrap=True)
+        console.print(terminal_legend(marked), soft_wrap=True)
     session.turns.append((prompt, "".join(reply)))
 
 
@@ -200,6 +228,8 @@ def interactive(generator: TextGenerator, path: str, session: Session, console: 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.num_samples is not None or model_kind(args.model) == "gan":  # runtime/gan_chat.py
+        return gan_main(args)
     err = Console(stderr=True)
     # Undecodable input bytes become U+FFFD, which the tokenizer then names, instead of a crash.
     if hasattr(sys.stdin, "reconfigure"):
@@ -212,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads is not None and args.threads < 1:
             raise SamplingError(f"--threads must be a positive integer, got {args.threads}")
         generator = open_model(Path(args.model), args.threads, args.trust_torchscript)
+        if args.markup is not None:
+            session.min_run = validate_min_run(args.min_run)
+            session.markup = load_index(args.markup)
         if args.prompt is not None:
             return one_shot(generator, args.prompt, session)
     except TextgenError as exc:

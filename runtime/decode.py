@@ -27,12 +27,26 @@ def decode(
     settings: SamplingSettings,
     max_new_tokens: int,
     seed: int | None,
+    carry: Callable[[Any, int], Any] | None = None,
 ) -> Iterator[int]:
-    """Yield `max_new_tokens` new token ids continuing `prompt_ids` (non-empty)."""
+    """Yield `max_new_tokens` new token ids continuing `prompt_ids` (non-empty).
+
+    `carry(past, start)`, for models with a recurrent state (runtime/yoke_state.py), returns
+    what a new window begins with, given the old window's `past` and the position in the old
+    window where the new one starts; without it every window begins with `empty_past()`."""
     rng = np.random.default_rng(seed)
     context = list(prompt_ids)
     cached = prompt_window(len(context), block_size)
-    logits, past = forward(context[-cached:], empty_past())
+    first_past = empty_past()
+    skipped = len(context) - cached
+    if carry is not None and skipped:
+        # The prompt before the first window is read in adjacent windows, as in training, so
+        # that its state reaches the first window; the first of them takes the remainder.
+        ends = range(skipped % block_size or block_size, skipped + 1, block_size)
+        for begin, end in zip([0, *ends], ends, strict=False):
+            _, chunk_past = forward(context[begin:end], first_past)
+            first_past = carry(chunk_past, end - begin)
+    logits, past = forward(context[-cached:], first_past)
     for produced in range(1, max_new_tokens + 1):
         token = sample_next(logits, settings, rng, context[-cached:])
         context.append(token)
@@ -40,8 +54,11 @@ def decode(
         if produced == max_new_tokens:
             return
         if cached + 1 > block_size:
-            cached = keep_after_slide(block_size)
-            logits, past = forward(context[-cached:], empty_past())
+            keep = keep_after_slide(block_size)
+            # The new window starts `cached + 1 - keep` positions into the old one.
+            fresh = empty_past() if carry is None else carry(past, cached + 1 - keep)
+            cached = keep
+            logits, past = forward(context[-cached:], fresh)
         else:
             logits, past = forward([token], past)
             cached += 1

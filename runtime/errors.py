@@ -20,3 +20,7 @@ class ModelFileError(TextgenError):
 
 class SamplingError(TextgenError):
     """Sampling settings are out of range (negative temperature, top-p outside (0, 1], ...)."""
+
+
+class MarkupError(TextgenError):
+    """The corpus for verbatim-copy markup cannot be found or read, or a markup setting is invalid."""

@@ -11,6 +11,7 @@ from runtime.decode import decode
 from runtime.model_file import OnnxGPT
 from runtime.sampler import SamplingSettings, validate_max_new_tokens
 from runtime.tokenizer import CharTokenizer
+from runtime.yoke_state import StatefulPast, carrier, stateful_forward
 
 
 def start_ids(tokenizer: CharTokenizer, prompt: str) -> list[int]:
@@ -48,10 +49,26 @@ class TextGenerator:
         settings = SamplingSettings(temperature, top_k, top_p, repetition_penalty)
         validate_max_new_tokens(max_new_tokens)
         ids = start_ids(self.tokenizer, prompt)
-        tokens = decode(ids, block_size=self.block_size, forward=self._forward,
-                        empty_past=self.model.empty_past, settings=settings,
-                        max_new_tokens=max_new_tokens, seed=seed)
+        if self.model.shape.state_size:  # a stateful yoke: the state rides across windows
+            tokens = decode(ids, block_size=self.block_size,
+                            forward=stateful_forward(self._forward_stateful),
+                            empty_past=self._empty_stateful, settings=settings,
+                            max_new_tokens=max_new_tokens, seed=seed,
+                            carry=carrier(self.model.empty_past))
+        else:
+            tokens = decode(ids, block_size=self.block_size, forward=self._forward,
+                            empty_past=self.model.empty_past, settings=settings,
+                            max_new_tokens=max_new_tokens, seed=seed)
         return (self.tokenizer.decode([t]) for t in tokens)
+
+    def _forward_stateful(self, ids: Sequence[int], past: list[np.ndarray], state: np.ndarray
+                          ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        logits, present, rows = self.model.forward_stateful(
+            np.asarray([ids], dtype=np.int64), past, state)
+        return logits[0, -1], present, rows
+
+    def _empty_stateful(self) -> StatefulPast:
+        return StatefulPast(self.model.empty_past(), self.model.empty_state())
 
     def logits(self, ids: Sequence[int]) -> np.ndarray:
         """Logits (len(ids), V) of one uncached call: for parity checks."""

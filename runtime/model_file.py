@@ -21,10 +21,11 @@ import onnxruntime as ort
 from runtime.errors import ModelFileError, TokenizerError
 from runtime.onnx_scan import check_structure, verify_checksum
 from runtime.tokenizer import CharTokenizer, tokenizer_from_dict
+from runtime.yoke_spec import parse_yoke
 
 ONNX_FORMAT = "textgen-onnx"
 SUPPORTED_VERSIONS = ("1",)
-SUPPORTED_KINDS = ("gpt",)
+SUPPORTED_KINDS = ("gpt", "gan", "stack")
 _FLOAT, _INT64 = "tensor(float)", "tensor(int64)"
 
 
@@ -35,6 +36,7 @@ class GPTShape:
     head_size: int
     block_size: int
     vocab_size: int
+    state_size: int = 0  # width of the stateful yoke's state (input yoke_state), 0 without one
 
 
 def _fail(path: Path, reason: str) -> ModelFileError:
@@ -87,6 +89,13 @@ def _shape(path: Path, config: dict[str, Any], tokenizer: CharTokenizer) -> GPTS
     if shape.vocab_size != tokenizer.vocab_size:
         raise _fail(path, f"the tokenizer has {tokenizer.vocab_size} tokens but the model "
                           f"{shape.vocab_size}")
+    try:
+        yoke = parse_yoke(config.get("yoke", ""), shape.n_layer)
+    except ValueError as exc:
+        raise _fail(path, f"its model config has an invalid yoke ({exc})") from None
+    if yoke is not None and yoke.stateful:
+        shape = GPTShape(shape.n_layer, shape.n_head, shape.head_size, shape.block_size,
+                         shape.vocab_size, state_size=yoke.hidden)
     return shape
 
 
@@ -97,6 +106,9 @@ def _check_io(path: Path, session: ort.InferenceSession, shape: GPTShape) -> Non
         for part in ("key", "value"):
             expected_inputs[f"past_key_values.{i}.{part}"] = (_FLOAT, 4)
             expected_outputs[f"present.{i}.{part}"] = (_FLOAT, 4)
+    if shape.state_size:  # the stateful yoke's state in, every position's activation out
+        expected_inputs["yoke_state"] = (_FLOAT, 2)
+        expected_outputs["yoke_state_out"] = (_FLOAT, 3)
     for kind, actual, expected in (("input", session.get_inputs(), expected_inputs),
                                    ("output", session.get_outputs(), expected_outputs)):
         names = [a.name for a in actual]
@@ -113,10 +125,31 @@ def _check_io(path: Path, session: ort.InferenceSession, shape: GPTShape) -> Non
             static = {2: shape.vocab_size} if arg.name == "logits" else {}
             if rank == 4:
                 static = {1: shape.n_head, 3: shape.head_size}
+            elif arg.name == "yoke_state":
+                static = {1: shape.state_size}
+            elif arg.name == "yoke_state_out":
+                static = {2: shape.state_size}
             for axis, size in static.items():
                 if isinstance(arg.shape[axis], int) and arg.shape[axis] != size:
                     raise _fail(path, f"{kind} {arg.name} has size {arg.shape[axis]} on axis "
                                       f"{axis}, the config says {size}")
+
+
+def session_options(threads: int | None) -> ort.SessionOptions:
+    """Options for batch-1 decoding, where each token is ~100 short kernels.
+
+    Every graph optimisation is on (layer-norm, GELU and matmul fusions on top of the export's).
+    Worker threads sleep between kernels instead of spinning: on a machine whose cores are busy
+    with anything else, spinning workers fight the busy processes and decoding ran ~2x slower
+    (README "Performance"); sleeping costs a few microseconds per kernel when the cores are idle.
+    `threads` None keeps onnxruntime's default, one per physical core."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = threads
+    return options
 
 
 class OnnxGPT:
@@ -130,15 +163,15 @@ class OnnxGPT:
         except ModelFileError as exc:
             raise _fail(self.path, f"not a usable ONNX model file: {exc}") from None
         self.kind, self.tokenizer, self.config = _metadata(self.path, scan.metadata)
+        if self.kind != "gpt":  # a GAN file: runtime.load() opens it with runtime/gan_model.py
+            raise _fail(self.path, f"holds a {self.kind!r} model, not a GPT; open it with "
+                                   "runtime.load(), which picks the sampler for its kind")
         try:
             verify_checksum(data, scan)
         except ModelFileError as exc:
             raise _fail(self.path, str(exc)) from None
         self.shape = _shape(self.path, self.config, self.tokenizer)
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
+        options = session_options(threads)
         try:
             self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
@@ -156,8 +189,25 @@ class OnnxGPT:
                 for _ in self._past_names]
 
     def forward(self, ids: np.ndarray, past: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Logits (b, s, V) for `ids` (b, s) after the cached `past`, and the extended cache."""
+        """Logits (b, s, V) for `ids` (b, s) after the cached `past`, and the extended cache.
+        A stateful yoke model reads the window with a zero state (no earlier window)."""
         feed = {"input_ids": np.ascontiguousarray(ids, dtype=np.int64)}
         feed.update(zip(self._past_names, past, strict=True))
+        if self.shape.state_size:
+            feed["yoke_state"] = self.empty_state(len(ids))
         outputs = self.session.run(self._output_names, feed)
         return outputs[0], outputs[1:]
+
+    def empty_state(self, batch_size: int = 1) -> np.ndarray:
+        return np.zeros((batch_size, self.shape.state_size), np.float32)
+
+    def forward_stateful(
+        self, ids: np.ndarray, past: list[np.ndarray], state: np.ndarray
+    ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        """`forward` of a stateful yoke model with the window's state (b, H), also returning the
+        yoke's activation of every position (b, s, H) (see runtime/yoke_state.py)."""
+        feed = {"input_ids": np.ascontiguousarray(ids, dtype=np.int64),
+                "yoke_state": np.ascontiguousarray(state, dtype=np.float32)}
+        feed.update(zip(self._past_names, past, strict=True))
+        outputs = self.session.run([*self._output_names, "yoke_state_out"], feed)
+        return outputs[0], outputs[1:-1], outputs[-1]

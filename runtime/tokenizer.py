@@ -89,5 +89,9 @@ def tokenizer_from_dict(data: Any) -> CharTokenizer:
     """Rebuild whichever tokenizer `data` describes (only `char` exists so far)."""
     if isinstance(data, dict) and data.get("type") == "char":
         return CharTokenizer.from_dict(data)
+    if isinstance(data, dict) and data.get("type") == "word":
+        from runtime.word_tokenizer import WordTokenizer  # the GAN's vocabulary
+
+        return WordTokenizer.from_dict(data)  # type: ignore[return-value]
     kind = data.get("type") if isinstance(data, dict) else type(data).__name__
     raise TokenizerError(f"unknown tokenizer type {kind!r}")

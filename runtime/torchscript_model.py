@@ -19,6 +19,8 @@ from runtime.errors import ModelFileError
 from runtime.generator import start_ids
 from runtime.sampler import SamplingSettings, validate_max_new_tokens
 from runtime.tokenizer import tokenizer_from_dict
+from runtime.yoke_spec import parse_yoke
+from runtime.yoke_state import StatefulPast, carrier, stateful_forward
 
 
 class TorchScriptGenerator:
@@ -53,6 +55,12 @@ class TorchScriptGenerator:
         self._torch = torch
         self.block_size = int(self.config["block_size"])
         self.vocab_size = self.tokenizer.vocab_size
+        try:
+            yoke = parse_yoke(self.config.get("yoke", ""), int(self.config["n_layer"]))
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: its model config has an invalid yoke ({exc})") from None
+        # A stateful yoke file takes (input_ids, yoke_state) and returns (logits, yoke_state_out).
+        self.state_size = yoke.hidden if yoke is not None and yoke.stateful else 0
 
     def _forward(self, ids: Sequence[int], past: list[int]) -> tuple[np.ndarray, list[int]]:
         window = list(past) + list(ids)
@@ -60,12 +68,29 @@ class TorchScriptGenerator:
             logits = self.module(self._torch.tensor([window], dtype=self._torch.long))
         return logits[0, -1].float().numpy(), window
 
+    def _forward_stateful(self, ids: Sequence[int], past: list[int], state: object
+                          ) -> tuple[np.ndarray, list[int], object]:
+        window = list(past) + list(ids)
+        with self._torch.inference_mode():
+            logits, rows = self.module(self._torch.tensor([window], dtype=self._torch.long), state)
+        return logits[0, -1].float().numpy(), window, rows[:, -len(ids):]
+
     def generate(self, prompt: str, max_new_tokens: int = 200, temperature: float = 0.8,
                  top_k: int | None = None, top_p: float | None = None,
                  repetition_penalty: float = 1.0, seed: int | None = None) -> Iterator[str]:
         settings = SamplingSettings(temperature, top_k, top_p, repetition_penalty)
         validate_max_new_tokens(max_new_tokens)
         ids = start_ids(self.tokenizer, prompt)
-        tokens = decode(ids, block_size=self.block_size, forward=self._forward, empty_past=list,
-                        settings=settings, max_new_tokens=max_new_tokens, seed=seed)
+        if self.state_size:
+            def empty() -> StatefulPast:
+                return StatefulPast([], self._torch.zeros(1, self.state_size))
+
+            tokens = decode(ids, block_size=self.block_size,
+                            forward=stateful_forward(self._forward_stateful), empty_past=empty,
+                            settings=settings, max_new_tokens=max_new_tokens, seed=seed,
+                            carry=carrier(list))
+        else:
+            tokens = decode(ids, block_size=self.block_size, forward=self._forward,
+                            empty_past=list, settings=settings, max_new_tokens=max_new_tokens,
+                            seed=seed)
         return (self.tokenizer.decode([t]) for t in tokens)

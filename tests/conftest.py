@@ -88,3 +88,68 @@ def exported_tiny(tiny_gpt_checkpoint: Path, tmp_path_factory: pytest.TempPathFa
     (ts_path,) = export_checkpoint(str(ckpt), "torchscript", report=lines.append)
     return {"checkpoint": ckpt, "onnx": onnx_path, "int8": int8_path, "torchscript": ts_path,
             "report": "\n".join(lines)}
+
+
+# --- The text GAN (issue 4): a corpus of short sentences and a tiny trained GAN. ---
+
+def _sentence_corpus_text() -> str:
+    import random
+
+    rng = random.Random(0)
+    subjects = ["the cat", "a dog", "my friend", "the king", "his horse", "our queen"]
+    verbs = ["sees", "likes", "follows", "finds", "loves", "fears"]
+    objects = ["the moon", "a bird", "the sea", "her brother", "the castle", "a ghost"]
+    ends = [".", "!", "?", ", i think."]
+    lines = []
+    for i in range(240):
+        lines.append(f"{rng.choice(subjects).capitalize()} {rng.choice(verbs)} "
+                     f"{rng.choice(objects)}{rng.choice(ends)}")
+        if i % 6 == 5:
+            lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="session")
+def sentence_corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """240 short sentences from a small grammar (a word-level corpus for the GAN)."""
+    path = tmp_path_factory.mktemp("sentences") / "sentences.txt"
+    path.write_text(_sentence_corpus_text(), encoding="utf-8")
+    return path
+
+
+TINY_GAN_FLAGS = ["--model", "gan", "--seq-len", "8", "--vocab-size", "40", "--n-embd", "16",
+                  "--n-head", "2", "--ffn-hidden", "32", "--n-mapping", "2", "--n-noise-blocks", "1",
+                  "--n-output-blocks", "1", "--critic-layers", "1", "--batch-size", "8",
+                  "--critic-steps", "1", "--log-interval", "2", "--device", "cpu"]
+
+
+@pytest.fixture(scope="session")
+def tiny_gan_checkpoint(sentence_corpus_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny GAN trained through the CLI for 12 steps (8 MLE, 4 adversarial); read-only."""
+    from textgen_core.train import main
+
+    out = tmp_path_factory.mktemp("gan") / "gan.pt"
+    code = main([*TINY_GAN_FLAGS, "--corpus", str(sentence_corpus_file), "--out", str(out),
+                 "--max-iters", "12", "--mle-iters", "8", "--eval-interval", "6",
+                 "--checkpoint-interval", "12"])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="session")
+def exported_tiny_gan(tiny_gan_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from export.cli import export_checkpoint
+
+    folder = tmp_path_factory.mktemp("gan-exported")
+    ckpt = folder / "gan.pt"
+    ckpt.write_bytes(tiny_gan_checkpoint.read_bytes())
+    lines: list[str] = []
+    (onnx_path,) = export_checkpoint(str(ckpt), "onnx", report=lines.append)
+    (ts_path,) = export_checkpoint(str(ckpt), "torchscript", report=lines.append)
+    return {"checkpoint": ckpt, "onnx": onnx_path, "torchscript": ts_path, "report": "\n".join(lines)}
+
+
+@pytest.fixture
+def tiny_gan_flags() -> list[str]:
+    """Flags of a tiny, fast GAN run (add --corpus, --out, --max-iters, --mle-iters)."""
+    return list(TINY_GAN_FLAGS)

@@ -12,11 +12,16 @@ from rich.text import Text
 from textgen_core.data.corpus import resolve_corpus
 from textgen_core.data.token_store import load_token_splits
 from textgen_core.errors import ConfigError, TextgenError
-from textgen_core.models.loading import gpt_from_checkpoint
-from textgen_core.training.checkpoint import load_checkpoint
+from textgen_core.metrics.generation_eval import (
+    add_generation_arguments,
+    generation_report,
+    wants_generation_metrics,
+)
+from textgen_core.models.stack.loading import load_gpt_or_stack
 from textgen_core.training.config import DEVICES
 from textgen_core.training.device import resolve_device
 from textgen_core.training.evaluation import corpus_loss
+from textgen_core.training.stateful import stream_corpus_loss
 
 SPLITS = ("val", "train", "all")
 
@@ -30,12 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--corpus", default="shakespeare",
                         help="'shakespeare' (default), a .txt file or a folder of them")
     parser.add_argument("--encoding", help="text encoding of the corpus files (default utf-8)")
+    parser.add_argument("--gutenberg-mirror", metavar="URL",
+                        help="Project Gutenberg mirror for gutenberg:IDS and the named collections")
     parser.add_argument("--split", choices=SPLITS, default="val",
                         help="val: the last 10%% (never trained on); train: the first 90%%; all")
     parser.add_argument("--max-tokens", type=int, default=0,
                         help="evaluate at most this many tokens (0: all of the split)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", choices=DEVICES, default="auto")
+    add_generation_arguments(parser)
     return parser
 
 
@@ -44,10 +52,11 @@ def evaluate(args: argparse.Namespace) -> str:
         raise ConfigError(f"--max-tokens must be >= 0, got {args.max_tokens}")
     if args.batch_size <= 0:
         raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    payload = load_checkpoint(args.checkpoint, kind="gpt")
-    model, tokenizer = gpt_from_checkpoint(payload)
+    if wants_generation_metrics(args):  # a GAN, or a GPT's sampled sentences: BLEU, self-BLEU
+        return generation_report(args)
+    _, model, tokenizer = load_gpt_or_stack(args.checkpoint)  # a stack reads the same windows
     device = resolve_device(args.device)
-    splits = load_token_splits(resolve_corpus(args.corpus, args.encoding), tokenizer)
+    splits = load_token_splits(resolve_corpus(args.corpus, args.encoding, args.gutenberg_mirror), tokenizer)
     if args.split == "val":
         tokens = splits.val
     elif args.split == "train":
@@ -62,8 +71,10 @@ def evaluate(args: argparse.Namespace) -> str:
             f"the {args.split} split has {len(tokens)} tokens, fewer than the model's context + 1 "
             f"({block + 1})"
         )
-    loss, count = corpus_loss(model.to(device), tokens, block_size=block,
-                              batch_size=args.batch_size, device=device)
+    # A stateful yoke reads the same windows with its state carried through them in text order.
+    measure = stream_corpus_loss if getattr(model.config, "yoke_state_size", 0) else corpus_loss
+    loss, count = measure(model.to(device), tokens, block_size=block,
+                          batch_size=args.batch_size, device=device)
     return (
         f"{args.corpus} ({args.split}, {count:,} tokens): loss {loss:.4f}, "
         f"perplexity {math.exp(loss):.3f}, {loss / math.log(2):.4f} bits/token"
@@ -77,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     except TextgenError as exc:
         Console(stderr=True).print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
         return 1
-    Console().print(line, highlight=False, soft_wrap=True)
+    Console().print(line, highlight=False, markup=False, soft_wrap=True)  # sentences hold [brackets]
     return 0
 
 

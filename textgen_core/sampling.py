@@ -12,6 +12,7 @@ from runtime.decode import decode
 from runtime.generator import start_ids
 from runtime.sampler import SamplingSettings, validate_max_new_tokens
 from runtime.tokenizer import CharTokenizer
+from runtime.yoke_state import StatefulPast, carrier, stateful_forward
 from textgen_core.models.gpt import GPT, KeyValue
 
 
@@ -43,6 +44,24 @@ def generate(
     def empty() -> list[KeyValue]:
         return model.empty_cache(1, device)
 
-    tokens = decode(ids, block_size=model.config.block_size, forward=forward, empty_past=empty,
-                    settings=settings, max_new_tokens=max_new_tokens, seed=seed)
+    state_size = model.config.yoke_state_size
+    if not state_size:
+        tokens = decode(ids, block_size=model.config.block_size, forward=forward,
+                        empty_past=empty, settings=settings, max_new_tokens=max_new_tokens,
+                        seed=seed)
+        return (tokenizer.decode([t]) for t in tokens)
+
+    @torch.inference_mode()
+    def call(window: Sequence[int], past: list[KeyValue], state: torch.Tensor
+             ) -> tuple[np.ndarray, list[KeyValue], torch.Tensor]:
+        idx = torch.tensor([list(window)], dtype=torch.long, device=device)
+        logits, _, present, hidden = model.forward_stateful(idx, state, past_key_values=past)
+        return logits[0, -1].float().cpu().numpy(), present, hidden
+
+    def empty_stateful() -> StatefulPast:
+        return StatefulPast(empty(), torch.zeros(1, state_size, device=device))
+
+    tokens = decode(ids, block_size=model.config.block_size, forward=stateful_forward(call),
+                    empty_past=empty_stateful, settings=settings, max_new_tokens=max_new_tokens,
+                    seed=seed, carry=carrier(empty))
     return (tokenizer.decode([t]) for t in tokens)

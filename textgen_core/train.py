@@ -13,12 +13,16 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 
+from runtime.yoke_spec import FORMAT as YOKE_FORMAT
+from textgen_core.data.corpus import resolve_corpus
+from textgen_core.data.gutenberg import is_gutenberg_spec
 from textgen_core.errors import ConfigError, TextgenError
 from textgen_core.models.gpt import GPTConfig
 from textgen_core.models.loading import gpt_from_checkpoint
 from textgen_core.training.checkpoint import load_checkpoint
 from textgen_core.training.config import COMPILE_MODES, DEVICES, TrainConfig
 from textgen_core.training.device import resolve_device
+from textgen_core.training.gan_run_config import add_gan_arguments, run_gan, wants_gan
 from textgen_core.training.presets import default_preset, get_preset
 from textgen_core.training.run_config import (
     MODEL_FIELDS,
@@ -39,11 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m textgen_core.train",
         description="Train a text-generation model and write a checkpoint.",
     )
-    parser.add_argument("--model", choices=["gpt"], default=None, help="model family (default gpt)")
-    parser.add_argument("--corpus", help="'shakespeare' (default), a .txt file or a folder of them")
+    parser.add_argument("--model", choices=["gpt", "stack", "gan"], default=None,
+                        help="model family (default gpt; stack: see --model stack --help)")
+    parser.add_argument("--corpus", help="'shakespeare' (default), a .txt file or a folder of them, "
+                                         "gutenberg:ID,..., women-writers, philosophers")
     parser.add_argument("--encoding", help="text encoding of the corpus files (default utf-8)")
+    parser.add_argument("--gutenberg-mirror", metavar="URL",
+                        help="Project Gutenberg mirror for gutenberg:IDS and the named collections "
+                             "(default $TEXTGEN_GUTENBERG_MIRROR, else https://www.gutenberg.org/)")
     parser.add_argument("--out", help="checkpoint path (default models/<model>.pt)")
-    parser.add_argument("--preset", help="named settings: cpu, baby, nano (default: by device)")
+    parser.add_argument("--preset", help="named settings: cpu, baby, fast, nano (default: by device)")
     parser.add_argument("--config", help="TOML file of settings ([model], [train] tables)")
     parser.add_argument("--resume", action="store_true", help="continue the run saved at --out")
     parser.add_argument("--init-from", metavar="CKPT", help="fine-tune from this checkpoint")
@@ -60,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     train_defaults = TrainConfig()
     for name in TRAIN_FIELDS:
         _add_field(train_group, name, getattr(train_defaults, name))
+    add_gan_arguments(parser)
     return parser
 
 
@@ -67,6 +77,9 @@ def _add_field(group: argparse._ArgumentGroup, name: str, default: object) -> No
     flag = "--" + name.replace("_", "-")
     if isinstance(default, bool):
         group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None)
+    elif name == "yoke":
+        group.add_argument(flag, dest=name, type=str, default=None, metavar=YOKE_FORMAT,
+                           help="narrow block LAYER's feed-forward to HIDDEN units (README, Yoke)")
     else:
         group.add_argument(flag, dest=name, type=type(default), default=None, metavar="N")
 
@@ -156,11 +169,27 @@ def _flags(names: list[str]) -> str:
     return ", ".join("--" + n.replace("_", "-") for n in names)
 
 
+def _selects_stack(argv: list[str]) -> bool:
+    """`--model stack` has settings of its own (layers file, plateau rule): training/stack_cli.py."""
+    pairs = zip(argv, [*argv[1:], ""], strict=True)
+    return any(a == "--model=stack" or (a == "--model" and b == "stack") for a, b in pairs)
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if _selects_stack(argv):
+        from textgen_core.training.stack_cli import main as stack_main
+
+        return stack_main(argv)
     args = build_parser().parse_args(argv)
+    if wants_gan(args):  # the text GAN: training/gan_run_config.py
+        return run_gan(args)
     console = Console(stderr=True)
     try:
         spec = build_spec(args)
+        if is_gutenberg_spec(spec.corpus):
+            # Fetch missing books now, from the chosen mirror; training then reads the cache.
+            resolve_corpus(spec.corpus, spec.encoding, gutenberg_mirror=args.gutenberg_mirror)
         result = train_gpt(spec)
     except TextgenError as exc:
         console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)

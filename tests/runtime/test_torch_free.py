@@ -65,3 +65,27 @@ def test_runtime_in_a_venv_with_only_numpy_onnxruntime_rich(exported_tiny: dict[
     assert len(result.stdout) == 41  # 40 characters and a newline
     listed = subprocess.run([str(python), "-m", "pip", "list", "--format=freeze"], capture_output=True, text=True).stdout
     assert "torch" not in listed and "nltk" not in listed
+
+
+GAN_BLOCKER = BLOCKER.split("import runtime\n")[0] + textwrap.dedent("""
+    import runtime
+    sampler = runtime.load(sys.argv[1])
+    sentences = sampler.sample(4, seed=1)
+    assert len(sentences) == 4 and sentences == sampler.sample(4, seed=1)
+    import runpy
+    sys.argv = ["runtime.chat", "--model", sys.argv[1], "--num-samples", "3", "--seed", "2"]
+    try:
+        runpy.run_module("runtime.chat", run_name="__main__")
+    except SystemExit as exit:
+        assert exit.code == 0
+    assert not any(m.split(".")[0] in ("torch", "nltk") for m in sys.modules)
+    print("torch-free gan ok")
+""")
+
+
+def test_gan_runtime_runs_with_torch_and_nltk_blocked(exported_tiny_gan: dict[str, Path]) -> None:
+    result = subprocess.run([sys.executable, "-c", GAN_BLOCKER, str(exported_tiny_gan["onnx"])], cwd=REPO,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 0, result.stderr
+    assert "torch-free gan ok" in result.stdout

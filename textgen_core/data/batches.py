@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from textgen_core.errors import CorpusError
+from textgen_core.training.device import pins_memory
 
 
 class BatchSampler:
@@ -39,7 +40,7 @@ class BatchSampler:
         starts = torch.randint(high, (self.batch_size,), generator=self.generator).numpy()
         windows = torch.from_numpy(self.tokens[starts[:, None] + self._window].astype(np.int64))
         x, y = windows[:, :-1], windows[:, 1:]
-        if self.device.type == "cuda":
+        if pins_memory(self.device.type):
             return (
                 x.pin_memory().to(self.device, non_blocking=True),
                 y.pin_memory().to(self.device, non_blocking=True),

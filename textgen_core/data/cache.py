@@ -1,20 +1,10 @@
-"""Where downloaded corpora and token arrays are cached (`TEXTGEN_CACHE` overrides)."""
+"""Where downloaded corpora and token arrays are cached (`TEXTGEN_CACHE` overrides).
+
+The location is computed in the torch-free runtime (runtime/cache_dir.py), which the chat's
+verbatim-copy markup also reads."""
 
 from __future__ import annotations
 
-import os
-import sys
-from pathlib import Path
+from runtime.cache_dir import cache_dir
 
-
-def cache_dir() -> Path:
-    override = os.environ.get("TEXTGEN_CACHE")
-    if override:
-        return Path(override).expanduser()
-    if sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    elif os.name == "nt":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "textgen"
+__all__ = ["cache_dir"]

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from textgen_core.data.gutenberg import book_paths, is_gutenberg_spec
 from textgen_core.errors import CorpusError
 
-BUILTIN_CORPORA = ("shakespeare",)
+BUILTIN_CORPORA = ("shakespeare", "women-writers", "philosophers", "gutenberg:ID,...")
 CHUNK_CHARS = 1 << 20
 _BINARY_PROBE_BYTES = 8192
 
@@ -26,8 +27,12 @@ class Corpus:
     encoding: str = "utf-8"
 
 
-def resolve_corpus(spec: str, encoding: str | None = None) -> Corpus:
-    """Turn `shakespeare`, a .txt file, or a folder of .txt files into a Corpus."""
+def resolve_corpus(
+    spec: str, encoding: str | None = None, gutenberg_mirror: str | None = None
+) -> Corpus:
+    """Turn `shakespeare`, `gutenberg:IDS`, a Gutenberg collection name, a .txt file, or a folder
+    of .txt files into a Corpus. Gutenberg books are downloaded (from `gutenberg_mirror`) unless
+    cached."""
     if encoding is not None:
         try:
             codecs.lookup(encoding)
@@ -37,6 +42,9 @@ def resolve_corpus(spec: str, encoding: str | None = None) -> Corpus:
         from textgen_core.data.shakespeare import shakespeare_path
 
         return Corpus("shakespeare", (shakespeare_path(),), "utf-8")
+    if is_gutenberg_spec(spec):
+        # One cleaned file per book, in the order given, so markup can name the book.
+        return Corpus(spec, book_paths(spec, gutenberg_mirror), "utf-8")
     path = Path(spec).expanduser()
     if not path.exists():
         builtins = ", ".join(BUILTIN_CORPORA)

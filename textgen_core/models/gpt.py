@@ -7,6 +7,9 @@ self-attention and a 4x GELU feed-forward, tied input/output embeddings. Attenti
 One forward serves training, cached sampling and export: given `past_key_values`, the new tokens
 attend to the cached keys/values and `present` (the cache extended by them) is returned. The export
 wrapper always passes a cache (empty on the first call), so one ONNX graph covers prefill and decode.
+
+The `yoke` setting narrows one block's feed-forward to a bottleneck, optionally without its
+residual or with a recurrent state (textgen_core/models/yoke.py).
 """
 
 from __future__ import annotations
@@ -19,7 +22,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from runtime.yoke_spec import YokeSpec, parse_yoke
 from textgen_core.errors import ConfigError
+from textgen_core.models.yoke import YokeMLP
 
 KeyValue = tuple[Tensor, Tensor]
 
@@ -33,6 +38,8 @@ class GPTConfig:
     n_embd: int = 384
     dropout: float = 0.0
     bias: bool = False
+    # "LAYER:HIDDEN[:no-residual][:stateful]" or "" (none); see runtime/yoke_spec.py.
+    yoke: str = ""
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -46,13 +53,30 @@ class GPTConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
+        _ = self.yoke_spec  # validates the yoke setting now, with the flag's name
+
+    @property
+    def yoke_spec(self) -> YokeSpec | None:
+        try:
+            return parse_yoke(self.yoke, self.n_layer)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
+    @property
+    def yoke_state_size(self) -> int:
+        """Width of the recurrent state (0 unless the yoke is stateful)."""
+        spec = self.yoke_spec
+        return spec.hidden if spec is not None and spec.stateful else 0
 
     @property
     def head_size(self) -> int:
         return self.n_embd // self.n_head
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if not data["yoke"]:  # a plain GPT's config (checkpoint, ONNX metadata) stays as it was
+            del data["yoke"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GPTConfig:
@@ -109,18 +133,33 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, config: GPTConfig) -> None:
+    def __init__(self, config: GPTConfig, yoke: YokeSpec | None = None) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.attn = CausalSelfAttention(config)
         self.ln_2 = nn.LayerNorm(config.n_embd, bias=config.bias)
-        self.mlp = MLP(config)
+        self.mlp: nn.Module = MLP(config) if yoke is None else YokeMLP(
+            config.n_embd, yoke.hidden, bias=config.bias, dropout=config.dropout,
+            stateful=yoke.stateful,
+        )
+        self.mlp_residual = yoke is None or yoke.residual
 
-    def forward(self, x: Tensor, past: KeyValue | None = None) -> tuple[Tensor, KeyValue]:
+    def forward(
+        self, x: Tensor, past: KeyValue | None = None, state: Tensor | None = None
+    ) -> tuple[Tensor, KeyValue, Tensor | None]:
+        """New residual stream, extended cache, and the yoke's bottleneck activation (None in a
+        plain block)."""
         attn_out, present = self.attn(self.ln_1(x), past)
         x = x + attn_out
-        x = x + self.mlp(self.ln_2(x))
-        return x, present
+        hidden = None
+        if isinstance(self.mlp, YokeMLP):
+            out, hidden = self.mlp(self.ln_2(x), state)
+        else:
+            out = self.mlp(self.ln_2(x))
+        # Without its residual the yoke's output IS the stream: all later layers see of the
+        # context is what passed the bottleneck.
+        x = x + out if self.mlp_residual else out
+        return x, present, hidden
 
 
 class GPT(nn.Module):
@@ -132,7 +171,11 @@ class GPT(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         # nn.ModuleList, not a Python list: blocks in a plain list are invisible to the optimizer
         # and to state_dict (the bug behind the original poet's "trained" yoke models).
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        yoke = config.yoke_spec
+        self.blocks = nn.ModuleList(
+            Block(config, yoke if yoke is not None and i == yoke.layer else None)
+            for i in range(config.n_layer)
+        )
         self.ln_f = nn.LayerNorm(config.n_embd, bias=config.bias)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # weight tying (Press & Wolf 2017)
@@ -163,7 +206,20 @@ class GPT(nn.Module):
     ) -> tuple[Tensor, Tensor | None, list[KeyValue]]:
         """Logits for every position of `idx` (B, T), the mean cross-entropy against `targets`
         when given, and the key/value cache extended by `idx` (one (k, v) per block, each
-        (B, nh, P+T, hs))."""
+        (B, nh, P+T, hs)). A stateful yoke runs with a zero state (no earlier window)."""
+        logits, loss, present, _ = self.forward_stateful(idx, None, targets, past_key_values)
+        return logits, loss, present
+
+    def forward_stateful(
+        self,
+        idx: Tensor,
+        yoke_state: Tensor | None,
+        targets: Tensor | None = None,
+        past_key_values: list[KeyValue] | None = None,
+    ) -> tuple[Tensor, Tensor | None, list[KeyValue], Tensor | None]:
+        """`forward` with the yoke's state (B, H) of this window (None: zero) as an input and
+        the yoke's bottleneck activation of every position (B, T, H) as a fourth output (None
+        without a yoke); see textgen_core/models/yoke.py for what the state means."""
         _, T = idx.size()
         past_len = 0 if past_key_values is None else past_key_values[0][0].size(2)
         # Shapes are symbolic while tracing/compiling; the check is for eager callers.
@@ -173,16 +229,19 @@ class GPT(nn.Module):
         pos = torch.arange(T, dtype=torch.long, device=idx.device) + past_len
         x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
         present: list[KeyValue] = []
+        yoke_hidden = None
         for i, block in enumerate(self.blocks):
             past = None if past_key_values is None else past_key_values[i]
-            x, kv = block(x, past)
+            x, kv, hidden = block(x, past, yoke_state)
             present.append(kv)
+            if hidden is not None:
+                yoke_hidden = hidden
         x = self.ln_f(x)
         logits = self.lm_head(x)  # (B, T, V)
         loss = None
         if targets is not None:
             loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1))
-        return logits, loss, present
+        return logits, loss, present, yoke_hidden
 
     def empty_cache(self, batch_size: int = 1, device: torch.device | str = "cpu") -> list[KeyValue]:
         """A cache holding no positions, the first call's past in the exported graph."""

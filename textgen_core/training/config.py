@@ -10,6 +10,7 @@ from textgen_core.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 COMPILE_MODES = ("auto", "on", "off")
+OPTIMIZERS = ("adamw", "muon")
 
 
 @dataclass
@@ -31,16 +32,25 @@ class TrainConfig:
     log_interval: int = 10
     sample_tokens: int = 200
     seed: int = 1337
+    # Stateful yoke only: consecutive windows per stream before the streams restart (truncated
+    # backpropagation through time; textgen_core/data/streams.py).
+    yoke_windows: int = 4
+    # "adamw", or "muon": Muon on the hidden matrices at muon_lr, AdamW on the rest
+    # (textgen_core/training/muon.py).
+    optimizer: str = "adamw"
+    muon_lr: float = 0.02
 
     def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         for name in (
             "batch_size", "gradient_accumulation_steps", "max_iters", "eval_interval",
-            "eval_iters", "checkpoint_interval", "log_interval",
+            "eval_iters", "checkpoint_interval", "log_interval", "yoke_windows",
         ):
             _require_int(name, getattr(self, name), minimum=1)
         for name in ("warmup_iters", "lr_decay_iters", "sample_tokens", "seed"):
             _require_int(name, getattr(self, name), minimum=0)
-        for name in ("learning_rate", "min_lr", "weight_decay", "grad_clip"):
+        for name in ("learning_rate", "min_lr", "weight_decay", "grad_clip", "muon_lr"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ConfigError(f"{_flag(name)} must be a finite number >= 0, got {value!r}")

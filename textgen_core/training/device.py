@@ -1,4 +1,8 @@
-"""Device choice, compilation and mixed precision: what differs between CPU, CUDA and MPS."""
+"""Device choice, compilation and mixed precision: what differs between CPU, CUDA and MPS.
+
+Each difference is a small pure function of the device type, so the MPS rules are tested on
+machines without a Mac. Checkpoints hold CPU tensors (`load_checkpoint` maps to the CPU), so a
+run saved on any device loads and resumes on any other."""
 
 from __future__ import annotations
 
@@ -36,12 +40,55 @@ def should_compile(mode: str, device: torch.device) -> bool:
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 autocast on CUDA where supported; MPS and CPU train in fp32."""
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
+    """The mixed-precision dtype training uses on `device` (None: fp32, no autocast)."""
     if device.type == "cuda":
-        return torch.float16
+        return amp_dtype_for("cuda", bf16_supported=torch.cuda.is_bf16_supported())
+    if device.type == "mps":
+        return amp_dtype_for("mps", bf16_supported=_mps_bf16_supported())
+    return amp_dtype_for(device.type, bf16_supported=False)
+
+
+def amp_dtype_for(device_type: str, *, bf16_supported: bool) -> torch.dtype | None:
+    """CUDA: bf16 where the GPU has it, else fp16 (with a grad scaler, see `needs_grad_scaler`).
+    MPS: bf16 where PyTorch's MPS autocast and the OS support it (macOS 14+), else fp32: fp16
+    would need loss scaling, and the grad scaler is a CUDA tool. CPU: fp32 (bf16 autocast on a
+    CPU is slower than fp32 for models this small)."""
+    if device_type == "cuda":
+        return torch.bfloat16 if bf16_supported else torch.float16
+    if device_type == "mps" and bf16_supported:
+        return torch.bfloat16
     return None
+
+
+def needs_grad_scaler(device_type: str, dtype: torch.dtype | None) -> bool:
+    """Only fp16 needs loss scaling (bf16 has fp32's exponent range), and only on CUDA do we use it."""
+    return device_type == "cuda" and dtype == torch.float16
+
+
+def grad_scaler(device: torch.device) -> torch.amp.GradScaler:
+    """A pass-through scaler (enabled=False) everywhere but CUDA with fp16."""
+    enabled = needs_grad_scaler(device.type, autocast_dtype(device))
+    return torch.amp.GradScaler("cuda" if enabled else "cpu", enabled=enabled)
+
+
+def pins_memory(device_type: str) -> bool:
+    """Page-locked host buffers speed up copies to a CUDA GPU only; MPS shares memory with the
+    CPU and pinning there just costs time."""
+    return device_type == "cuda"
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work so step timings are real (CUDA and MPS run asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def _mps_bf16_supported() -> bool:
+    if not torch.amp.is_autocast_available("mps"):
+        return False
+    return bool(torch.backends.mps.is_macos_or_newer(14, 0))
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ from textgen_core.models.gpt import GPTConfig
 _PEAK_BF16 = (
     ("H200", 989e12),
     ("H100 PCIe", 756e12),
+    ("H100 NVL", 835e12),
     ("H100", 989e12),
     ("GH200", 989e12),
     ("B200", 2250e12),

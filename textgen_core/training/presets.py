@@ -24,6 +24,18 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
             weight_decay=0.1,
         ),
     },
+    # The GPU recipe for time-to-quality (issue 7): the baby shape without dropout (the 5 MB
+    # corpus does not overfit it before val loss 1.30), Muon on the hidden matrices, a short
+    # warmup, few cheap evaluations. NOT YET MEASURED on a GPU: `python -m benchmarks` runs
+    # benchmarks/gpu_time_to_loss.py when CUDA is present and reports its time to val loss 1.30.
+    "fast": {
+        "model": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, dropout=0.0),
+        "train": dict(
+            batch_size=64, max_iters=2000, learning_rate=2e-3, min_lr=2e-4, warmup_iters=50,
+            eval_interval=100, eval_iters=20, checkpoint_interval=2000, beta2=0.95,
+            weight_decay=0.0, optimizer="muon", muon_lr=0.02, sample_tokens=0,
+        ),
+    },
     # Seconds anywhere: smoke tests and demos.
     "nano": {
         "model": dict(n_layer=2, n_head=2, n_embd=32, block_size=32, dropout=0.0),

@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from runtime.tokenizer import CharTokenizer
 from textgen_core.data.batches import BatchSampler
 from textgen_core.data.corpus import resolve_corpus
+from textgen_core.data.streams import StreamSampler
 from textgen_core.data.token_store import load_token_splits
 from textgen_core.errors import CheckpointError
 from textgen_core.models.gpt import GPT, GPTConfig
@@ -34,7 +35,14 @@ from textgen_core.training.checkpoint import (
     save_checkpoint,
 )
 from textgen_core.training.config import TrainConfig
-from textgen_core.training.device import autocast, autocast_dtype, resolve_device, should_compile
+from textgen_core.training.device import (
+    autocast,
+    autocast_dtype,
+    grad_scaler,
+    resolve_device,
+    should_compile,
+    synchronize,
+)
 from textgen_core.training.distributed import (
     DistContext,
     any_rank,
@@ -51,6 +59,7 @@ from textgen_core.training.optimizer import make_optimizer
 from textgen_core.training.progress import TrainingDisplay
 from textgen_core.training.rng import capture_rng, restore_rng
 from textgen_core.training.schedule import lr_at
+from textgen_core.training.stateful import StatefulBatches, StatefulForward, estimate_stream_loss
 
 SAMPLE_SEED = 0
 
@@ -140,6 +149,7 @@ def _train(
         model.load_state_dict(source["model"])
     model.to(device)
     optimizer = make_optimizer(model, tc, device)
+    scaler = grad_scaler(device)  # pass-through except CUDA fp16
     batch_generator = torch.Generator().manual_seed(tc.seed + ctx.rank)
 
     state: dict[str, Any] = {"step": 0, "tokens_seen": 0, "val_loss": math.nan,
@@ -156,10 +166,24 @@ def _train(
         split="train",
     )
     BatchSampler(splits.val, config.block_size, 1, batch_generator, device, split="validation")
-    wrapped: torch.nn.Module = model
+    # A stateful yoke trains on consecutive windows, its state carried between them (TBPTT).
+    state_size = config.yoke_state_size
+    stream = None
+    if state_size:
+        stream = StatefulBatches(StreamSampler(
+            shard(splits.train, ctx), config.block_size, tc.batch_size, tc.yoke_windows,
+            batch_generator, device, split="train",
+        ), state_size)
+        # Evaluation reads the validation split as streams too: fail now, not at the first eval.
+        StreamSampler(splits.val, config.block_size, tc.batch_size, tc.yoke_windows,
+                      batch_generator, device, split="validation")
+        saved_stream = (spec.resume_from or {}).get("train_state", {}).get("yoke_stream")
+        if saved_stream is not None and ctx.world_size == 1:
+            stream.load_state_dict(saved_stream)
+    wrapped: torch.nn.Module = StatefulForward(model) if stream is not None else model
     if ctx.enabled:
         wrapped = DistributedDataParallel(
-            model, device_ids=[ctx.local_rank] if device.type == "cuda" else None
+            wrapped, device_ids=[ctx.local_rank] if device.type == "cuda" else None
         )
     compiled = torch.compile(wrapped) if should_compile(spec.compile, device) else wrapped
 
@@ -190,7 +214,8 @@ def _train(
             model_state=model.state_dict(),
             optimizer_state=optimizer.state_dict(),
             train_state={**state, "rng": rng, "world_size": ctx.world_size,
-                         "corpus": spec.corpus, "encoding": spec.encoding},
+                         "corpus": spec.corpus, "encoding": spec.encoding,
+                         **({"yoke_stream": stream.state_dict()} if stream is not None else {})},
             train_config=tc.to_dict(),
         )
         save_checkpoint(payload, out)
@@ -201,9 +226,15 @@ def _train(
         # The unwrapped model: a DDP forward on one rank alone would wait for the others.
         kwargs = dict(block_size=config.block_size, batch_size=tc.batch_size,
                       iters=tc.eval_iters, device=device)
-        evaluated = compiled if not ctx.enabled else model
-        train_loss = estimate_loss(evaluated, splits.train, split="train", **kwargs)
-        val_loss = estimate_loss(evaluated, splits.val, split="validation", **kwargs)
+        if stream is not None:
+            evaluated = compiled if not ctx.enabled else StatefulForward(model)
+            kwargs.update(windows=tc.yoke_windows, state_size=state_size)
+            train_loss = estimate_stream_loss(evaluated, splits.train, split="train", **kwargs)
+            val_loss = estimate_stream_loss(evaluated, splits.val, split="validation", **kwargs)
+        else:
+            evaluated = compiled if not ctx.enabled else model
+            train_loss = estimate_loss(evaluated, splits.train, split="train", **kwargs)
+            val_loss = estimate_loss(evaluated, splits.val, split="validation", **kwargs)
         state["val_loss"] = val_loss
         state["best_val_loss"] = min(state["best_val_loss"], val_loss)
         sample = _sample_text(model, tokenizer, tc.sample_tokens, device)
@@ -232,18 +263,22 @@ def _train(
             for micro in range(tc.gradient_accumulation_steps):
                 if ctx.enabled:  # average gradients across ranks once, on the last micro-step
                     wrapped.require_backward_grad_sync = micro == tc.gradient_accumulation_steps - 1
-                x, y = train_batches.next()
-                with autocast(device):
-                    _, loss, _ = compiled(x, y)
+                if stream is not None:
+                    loss = stream.loss(compiled, device)
+                else:
+                    x, y = train_batches.next()
+                    with autocast(device):
+                        _, loss, _ = compiled(x, y)
                 loss = loss / tc.gradient_accumulation_steps
-                loss.backward()
+                scaler.scale(loss).backward()
                 step_loss += float(loss.detach())
             if tc.grad_clip > 0:
+                scaler.unscale_(optimizer)  # clip true gradients, not fp16-scaled ones
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             optimizer.zero_grad(set_to_none=True)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
+            synchronize(device)
             step_loss = mean_over_ranks(step_loss, ctx, device)
             dt = time.perf_counter() - t0
             if not math.isfinite(step_loss):

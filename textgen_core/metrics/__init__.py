@@ -1,0 +1,1 @@
+"""Quality and diversity measures of generated sentences (BLEU, self-BLEU, judge NLL)."""

@@ -1,0 +1,234 @@
+"""The GAN training loop, explicit and in one place.
+
+Phase 1 (`mle_iters` steps, optional): the generator alone learns the next word with teacher
+forcing, so the adversarial phase starts from a generator that already writes words in order.
+Phase 2: per generator step, `critic_steps` WGAN-GP critic updates, then one generator update
+against the critic. Both players, both Adam states, the step, and every random stream are in the
+checkpoint, so a resumed run continues the same run (the seed project rebuilt fresh networks on
+resume but kept the optimizers of the old ones).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from runtime.word_tokenizer import WordTokenizer
+from textgen_core.data.corpus import resolve_corpus
+from textgen_core.data.sentences import load_sentences
+from textgen_core.errors import CheckpointError
+from textgen_core.models.gan import GAN, GANConfig, draw_noise
+from textgen_core.training.checkpoint import make_checkpoint, remove_stale_temporaries, save_checkpoint
+from textgen_core.training.device import resolve_device, should_compile
+from textgen_core.training.gan_config import GANTrainConfig
+from textgen_core.training.gan_losses import (
+    critic_loss,
+    fake_rows,
+    generate_fake,
+    generator_loss,
+    mle_loss,
+)
+from textgen_core.training.gan_plot import plot_gan_losses
+from textgen_core.training.gan_progress import GANDisplay
+from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_path, read_metrics
+from textgen_core.training.rng import capture_rng, restore_rng
+from textgen_core.training.trainer import _StopFlag
+
+EVAL_SEED = 0
+EVAL_BATCH = 256
+SAMPLES_SHOWN = 3
+
+
+@dataclass
+class GANRunSpec:
+    model_config: GANConfig
+    train_config: GANTrainConfig
+    corpus: str
+    out: Path
+    encoding: str | None = None
+    device: str = "auto"
+    compile: str = "auto"
+    resume_from: dict[str, Any] | None = None
+    init_from: dict[str, Any] | None = None
+    init_from_path: str | None = None
+
+
+@dataclass
+class GANRunResult:
+    step: int
+    val_nll: float
+    wasserstein: float
+    sentences_per_s: float
+    train_seconds: float
+    interrupted: bool = False
+
+
+def make_optimizers(gan: GAN, tc: GANTrainConfig) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    betas = (tc.beta1, tc.beta2)
+    return (torch.optim.Adam(gan.generator.parameters(), lr=tc.learning_rate, betas=betas),
+            torch.optim.Adam(gan.discriminator.parameters(), lr=tc.d_learning_rate, betas=betas))
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def train_gan(spec: GANRunSpec,
+              display_factory: Callable[[int, int], GANDisplay] = GANDisplay) -> GANRunResult:
+    tc, out = spec.train_config, spec.out
+    device = resolve_device(spec.device)
+    torch.manual_seed(tc.seed)
+    source = spec.resume_from or spec.init_from
+    tokenizer = WordTokenizer.from_dict(source["tokenizer"]) if source else None
+    config = spec.model_config
+    data = load_sentences(resolve_corpus(spec.corpus, spec.encoding), config.seq_len,
+                          config.vocab_size, tc.batch_size, tokenizer)
+    tokenizer = data.tokenizer
+    if source is None:  # a corpus with fewer distinct words than --vocab-size gets a smaller one
+        config = GANConfig(**{**config.to_dict(), "vocab_size": tokenizer.vocab_size})
+
+    gan = GAN(config)
+    if source is not None:
+        gan.load_state_dict(source["model"])
+    gan.to(device)
+    opt_g, opt_d = make_optimizers(gan, tc)
+    rng = torch.Generator().manual_seed(tc.seed)
+    state: dict[str, Any] = {"step": 0, "sentences_seen": 0, "val_nll": math.nan,
+                             "best_val_nll": math.inf, "wasserstein": math.nan, "train_seconds": 0.0}
+    if spec.resume_from is not None:
+        saved = spec.resume_from["train_state"]
+        opt_g.load_state_dict(spec.resume_from["optimizer"]["generator"])
+        opt_d.load_state_dict(spec.resume_from["optimizer"]["discriminator"])
+        restore_rng(saved["rng"], rng)
+        for key in state:
+            state[key] = saved.get(key, state[key])
+
+    train_rows = torch.from_numpy(data.train).to(device)
+    val_rows = torch.from_numpy(data.val[:EVAL_BATCH]).to(device)
+    generator, critic = gan.generator, gan.discriminator
+    if should_compile(spec.compile, device):
+        generator, critic = torch.compile(generator), torch.compile(critic)
+
+    remove_stale_temporaries(out)
+    log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None)
+    if spec.resume_from is None:
+        log.append({"event": "start", "corpus": spec.corpus, "params": gan.num_parameters(),
+                    "model_config": config.to_dict(), "train_config": tc.to_dict(),
+                    "train_sentences": len(data.train), "val_sentences": len(data.val),
+                    "device": str(device), "init_from": spec.init_from_path})
+
+    def noise(batch: int, generator_: torch.Generator = rng) -> dict[str, torch.Tensor]:
+        return draw_noise(config, batch, generator_, device)
+
+    def real_batch() -> torch.Tensor:
+        index = torch.randint(len(train_rows), (tc.batch_size,), generator=rng)
+        return train_rows[index.to(device)]
+
+    def save() -> None:
+        payload = make_checkpoint(
+            kind="gan", model_config=config.to_dict(), tokenizer=tokenizer.to_dict(),
+            model_state=gan.state_dict(),
+            optimizer_state={"generator": opt_g.state_dict(), "discriminator": opt_d.state_dict()},
+            train_state={**state, "rng": capture_rng(rng), "corpus": spec.corpus,
+                         "encoding": spec.encoding},
+            train_config=tc.to_dict(),
+        )
+        save_checkpoint(payload, out)
+
+    @torch.no_grad()
+    def evaluate(step: int, phase: str) -> None:
+        gan.eval()
+        fixed = torch.Generator().manual_seed(EVAL_SEED)
+        val_nll = math.nan
+        if len(val_rows):
+            val_nll = float(mle_loss(gan.generator, val_rows, noise(len(val_rows), fixed)))
+        fake_ids, probs = generate_fake(gan.generator, noise(max(len(val_rows), SAMPLES_SHOWN), fixed))
+        w = math.nan
+        if len(val_rows):
+            fake = fake_rows(fake_ids[: len(val_rows)], probs[: len(val_rows)], config.critic_input)
+            w = float(gan.discriminator(val_rows).mean() - gan.discriminator(fake).mean())
+        gan.train()
+        state["val_nll"], state["wasserstein"] = val_nll, w
+        if math.isfinite(val_nll):
+            state["best_val_nll"] = min(state["best_val_nll"], val_nll)
+        samples = [tokenizer.decode(row.tolist()) for row in fake_ids[:SAMPLES_SHOWN]]
+        display.evaluation(step, phase, val_nll, w, samples)
+        log.append({"event": "eval", "step": step, "phase": phase, "val_nll": val_nll,
+                    "wasserstein": w, "train_seconds": state["train_seconds"], "samples": samples})
+        plot_gan_losses(read_metrics(log.path), plot_path(out))
+
+    stop = _StopFlag()
+    speed = 0.0
+    start_step = state["step"]
+    gan.train()
+    with display_factory(tc.max_iters, start_step) as display, stop.installed():
+        while state["step"] < tc.max_iters and not stop.requested:
+            step = state["step"]
+            phase = "mle" if step < tc.mle_iters else "adversarial"
+            t0 = time.perf_counter()
+            stats: dict[str, float] = {"d_loss": math.nan, "wasserstein": math.nan, "gp": math.nan}
+            sentences = tc.batch_size
+            if phase == "mle":
+                _set_lr(opt_g, tc.mle_learning_rate)
+                loss = mle_loss(generator, real_batch(), noise(tc.batch_size))
+                opt_g.zero_grad(set_to_none=True)
+                loss.backward()
+                if tc.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(gan.generator.parameters(), tc.grad_clip)
+                opt_g.step()
+                g_loss = float(loss.detach())
+            else:
+                _set_lr(opt_g, tc.learning_rate)
+                critic.requires_grad_(True)
+                for _ in range(tc.critic_steps):
+                    real = real_batch()
+                    with torch.no_grad():
+                        fake_ids, probs = generate_fake(generator, noise(tc.batch_size))
+                    d_loss, stats = critic_loss(critic, real, fake_rows(fake_ids, probs, config.critic_input),
+                                                tc.gp_weight)
+                    opt_d.zero_grad(set_to_none=True)
+                    d_loss.backward()
+                    opt_d.step()
+                critic.requires_grad_(False)  # the generator step needs no critic gradients
+                fake_ids, probs = generate_fake(generator, noise(tc.batch_size))
+                loss = generator_loss(critic, fake_rows(fake_ids, probs, config.critic_input))
+                g_loss = float(loss.detach())
+                if tc.mle_weight > 0:
+                    loss = loss + tc.mle_weight * mle_loss(generator, real_batch(), noise(tc.batch_size))
+                opt_g.zero_grad(set_to_none=True)
+                loss.backward()
+                opt_g.step()
+                critic.requires_grad_(True)
+                sentences = tc.batch_size * (tc.critic_steps + 1)
+            dt = time.perf_counter() - t0
+            if not math.isfinite(g_loss) or (phase != "mle" and not math.isfinite(stats["d_loss"])):
+                raise CheckpointError(f"a loss became non-finite at step {step + 1}; the last checkpoint "
+                                      "is kept. Lower --learning-rate / --d-learning-rate")
+            state["step"] = done = step + 1
+            state["sentences_seen"] += sentences
+            state["train_seconds"] += dt
+            rate = sentences / dt
+            speed = rate if speed == 0.0 else 0.9 * speed + 0.1 * rate
+            display.step(done, phase, stats["d_loss"], g_loss, stats["wasserstein"], speed)
+            if done % tc.log_interval == 0:
+                log.append({"event": "train", "step": done, "phase": phase, "g_loss": g_loss, **stats,
+                            "sentences_per_s": speed})
+            last = done == tc.max_iters
+            if done % tc.eval_interval == 0 or last:
+                evaluate(done, phase)
+            if done % tc.checkpoint_interval == 0 or last:
+                save()
+        interrupted = stop.requested and state["step"] < tc.max_iters
+        if interrupted:
+            save()
+            display.message(f"interrupted: saved {out} at step {state['step']}", style="yellow")
+    return GANRunResult(step=state["step"], val_nll=state["val_nll"], wasserstein=state["wasserstein"],
+                        sentences_per_s=speed, train_seconds=state["train_seconds"],
+                        interrupted=interrupted)

@@ -1,0 +1,214 @@
+"""The layer-stack training loop, explicit and in one place.
+
+Each iteration: learning rate (warm-up, then the reduce-on-plateau rule), a batch, forward and
+the hand-written backward, gradient-norm clipping of the RNN/LSTM layers, an AdamW step with
+decoupled L2. Every `eval_interval` steps: train/val loss on fixed batches, the plateau rule, a
+sample, a metrics line and the loss plot. Every `checkpoint_interval` steps and at the end: an
+atomic `kind="stack"` checkpoint with everything needed to continue bit-for-bit (weights,
+optimizer, plateau state, step, RNG and data position).
+
+Training runs in float32 on every device: the hand-written backward functions compute in the
+dtype of their inputs, and mixed precision would need a loss scale they do not implement.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from runtime.tokenizer import CharTokenizer
+from textgen_core.data.batches import BatchSampler
+from textgen_core.data.corpus import resolve_corpus
+from textgen_core.data.token_store import load_token_splits
+from textgen_core.errors import CheckpointError
+from textgen_core.models.stack.model import Stack
+from textgen_core.models.stack.spec import LayersFile, StackConfig
+from textgen_core.stack_sampling import generate_stack
+from textgen_core.training.checkpoint import make_checkpoint, remove_stale_temporaries, save_checkpoint
+from textgen_core.training.device import resolve_device, should_compile
+from textgen_core.training.evaluation import estimate_loss
+from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_losses, plot_path, read_metrics
+from textgen_core.training.progress import TrainingDisplay
+from textgen_core.training.rng import capture_rng, restore_rng
+from textgen_core.training.stack_config import Plateau, StackTrainConfig, lr_for_step
+from textgen_core.training.trainer import RunResult, _StopFlag
+
+SAMPLE_SEED = 0
+
+
+@dataclass
+class StackRunSpec:
+    """Everything a stack run needs; `resume_from`/`init_from` are loaded checkpoint dicts."""
+
+    train_config: StackTrainConfig
+    corpus: str
+    out: Path
+    layers: LayersFile | None = None  # a fresh run's layers file
+    model_settings: dict[str, Any] | None = None  # block_size, n_embd, n_head, dropout
+    encoding: str | None = None
+    device: str = "auto"
+    compile: str = "auto"
+    resume_from: dict[str, Any] | None = None
+    init_from: dict[str, Any] | None = None
+    init_from_path: str | None = None
+
+
+def make_optimizer(model: Stack, tc: StackTrainConfig) -> torch.optim.AdamW:
+    """AdamW: decoupled L2 on weight matrices and embeddings, none on biases and norm gains."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": tc.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=tc.learning_rate, betas=(tc.beta1, tc.beta2))
+
+
+def build_config(spec: StackRunSpec, vocab_size: int) -> StackConfig:
+    source = spec.resume_from or spec.init_from
+    if source is not None:  # fine-tuning and resuming keep the checkpoint's layers
+        return StackConfig.from_dict(dict(source["model_config"]))
+    assert spec.layers is not None
+    return StackConfig(vocab_size=vocab_size, **(spec.model_settings or {}),
+                       layers=spec.layers.layers, source=spec.layers.source)
+
+
+def train_stack(
+    spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDisplay] = TrainingDisplay
+) -> RunResult:
+    tc, out = spec.train_config, spec.out
+    device = resolve_device(spec.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # fp32 weights, TF32 tensor-core matmuls
+    torch.manual_seed(tc.seed)
+
+    source = spec.resume_from or spec.init_from
+    tokenizer = CharTokenizer.from_dict(source["tokenizer"]) if source else None
+    splits = load_token_splits(resolve_corpus(spec.corpus, spec.encoding), tokenizer)
+    tokenizer = splits.tokenizer
+    config = build_config(spec, tokenizer.vocab_size)
+    model = Stack(config)
+    if source is not None:
+        model.load_state_dict(source["model"])
+    model.to(device)
+    optimizer = make_optimizer(model, tc)
+    batch_generator = torch.Generator().manual_seed(tc.seed)
+    plateau = Plateau(lr=tc.learning_rate)
+    state: dict[str, Any] = {"step": 0, "tokens_seen": 0, "val_loss": math.nan,
+                             "best_val_loss": math.inf, "train_seconds": 0.0}
+    if spec.resume_from is not None:
+        saved = spec.resume_from["train_state"]
+        optimizer.load_state_dict(spec.resume_from["optimizer"])
+        restore_rng(saved["rng"], batch_generator)
+        plateau = Plateau(**saved["plateau"])
+        for key in state:
+            state[key] = saved.get(key, state[key])
+
+    train_batches = BatchSampler(splits.train, config.block_size, tc.batch_size, batch_generator,
+                                 device, split="train")
+    BatchSampler(splits.val, config.block_size, 1, batch_generator, device, split="validation")
+    compiled = torch.compile(model) if should_compile(spec.compile, device) else model
+    recurrent_params = [p for m in model.recurrent_modules() for p in m.parameters()]
+
+    remove_stale_temporaries(out)
+    log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None)
+    tokens_per_step = tc.batch_size * config.block_size
+    if spec.resume_from is None:
+        log.append({"event": "start", "model": "stack", "corpus": spec.corpus,
+                    "params": model.num_parameters(), "model_config": config.to_dict(),
+                    "train_config": tc.to_dict(), "device": str(device),
+                    "init_from": spec.init_from_path})
+
+    def save() -> None:
+        payload = make_checkpoint(
+            kind="stack", model_config=config.to_dict(), tokenizer=tokenizer.to_dict(),
+            model_state=model.state_dict(), optimizer_state=optimizer.state_dict(),
+            train_state={**state, "rng": capture_rng(batch_generator), "plateau": plateau.to_dict(),
+                         "corpus": spec.corpus, "encoding": spec.encoding},
+            train_config=tc.to_dict(),
+        )
+        save_checkpoint(payload, out)
+
+    def evaluate(step: int, speed: float) -> None:
+        kwargs = dict(block_size=config.block_size, batch_size=tc.batch_size, iters=tc.eval_iters,
+                      device=device)
+        train_loss = estimate_loss(compiled, splits.train, split="train", **kwargs)
+        val_loss = estimate_loss(compiled, splits.val, split="validation", **kwargs)
+        state["val_loss"] = val_loss
+        state["best_val_loss"] = min(state["best_val_loss"], val_loss)
+        if plateau.update(val_loss, tc):
+            display.message(f"validation loss stalled for more than {tc.patience} evaluations: "
+                            f"learning rate now {plateau.lr:.3g}", style="yellow")
+        sample = _sample_text(model, tokenizer, tc.sample_tokens, device)
+        display.evaluation(step, train_loss, val_loss, speed, sample)
+        log.append({"event": "eval", "step": step, "tokens": state["tokens_seen"],
+                    "train_loss": train_loss, "val_loss": val_loss, "lr": plateau.lr,
+                    "tokens_per_s": speed, "train_seconds": state["train_seconds"], "sample": sample})
+        plot_losses(read_metrics(log.path), plot_path(out))
+
+    stop = _StopFlag()
+    losses: list[float] = []
+    speed, smoothed = 0.0, math.nan
+    start_step = state["step"]
+    model.train()
+    with display_factory(tc.max_iters, start_step) as display, stop.installed():
+        while state["step"] < tc.max_iters and not stop.requested:
+            step = state["step"]
+            lr = lr_for_step(step, plateau, tc)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            t0 = time.perf_counter()
+            x, y = train_batches.next()
+            _, loss, _ = compiled(x, y)
+            loss.backward()
+            if recurrent_params and tc.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(recurrent_params, tc.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step_loss = float(loss.detach())
+            dt = time.perf_counter() - t0
+            if not math.isfinite(step_loss):
+                raise CheckpointError(f"loss became {step_loss} at step {step + 1}; the last "
+                                      "checkpoint is kept. Lower --learning-rate")
+            state["step"] = step + 1
+            state["tokens_seen"] += tokens_per_step
+            state["train_seconds"] += dt
+            losses.append(step_loss)
+            rate = tokens_per_step / dt
+            speed = rate if step == start_step or speed == 0.0 else 0.9 * speed + 0.1 * rate
+            smoothed = step_loss if math.isnan(smoothed) else 0.9 * smoothed + 0.1 * step_loss
+            display.step(state["step"], smoothed, speed, None)
+            done = state["step"]
+            if done % tc.log_interval == 0:
+                log.append({"event": "train", "step": done, "tokens": state["tokens_seen"],
+                            "loss": step_loss, "lr": lr, "tokens_per_s": speed})
+            last = done == tc.max_iters
+            if done % tc.eval_interval == 0 or last:
+                evaluate(done, speed)
+            if done % tc.checkpoint_interval == 0 or last:
+                save()
+        interrupted = stop.requested and state["step"] < tc.max_iters
+        if interrupted:
+            save()
+            display.message(f"interrupted: saved {out} at step {state['step']}", style="yellow")
+    return RunResult(step=state["step"], val_loss=state["val_loss"],
+                     best_val_loss=state["best_val_loss"], tokens_per_s=speed,
+                     train_seconds=state["train_seconds"], interrupted=interrupted, losses=losses)
+
+
+def _sample_text(model: Stack, tokenizer: CharTokenizer, max_new_tokens: int,
+                 device: torch.device) -> str:
+    if max_new_tokens == 0:
+        return ""
+    prompt = "\n" if "\n" in tokenizer.chars else tokenizer.chars[0]
+    was_training = model.training
+    model.eval()
+    try:
+        return "".join(generate_stack(model, tokenizer, prompt, max_new_tokens=max_new_tokens,
+                                      temperature=0.8, seed=SAMPLE_SEED, device=device))
+    finally:
+        model.train(was_training)
