@@ -1,17 +1,15 @@
 """`python -m export onnx|torchscript CKPT`: write the file, prove parity, report.
 
 Each file is written under a temporary name beside the target and moved into place only after
-its parity check passed, so a failed export never leaves a bad file under the final name.
+its parity check passed (export/staging.py), so a failed export never leaves a bad file under the
+final name.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
-import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from export.errors import ExportError
 from export.onnx_export import export_gpt_onnx
 from export.parity import FP32_TOLERANCE, onnx_parity, require_parity
 from export.quantize import quantization_cost, quantize_int8
+from export.staging import file_size, staged, write_logits_file
 from export.stateful_parity import stateful_onnx_parity
 from export.torchscript_export import export_gpt_torchscript, torchscript_parity
 from runtime.errors import TextgenError
@@ -47,29 +46,6 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("checkpoint")
     ts.add_argument("-o", "--output", help="default: <checkpoint stem>.ts beside it")
     return parser
-
-
-def _size(path: Path) -> str:
-    n = path.stat().st_size
-    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
-
-
-@contextlib.contextmanager
-def _staged(target: Path) -> Iterator[Path]:
-    """A temporary path beside `target`, moved over it only if the block succeeds."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
-    staging = target.with_name(f".{target.name}.exporting")
-    try:
-        yield staging
-        os.replace(staging, target)
-    except OSError as exc:
-        raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            staging.unlink()
 
 
 def _load(path: str) -> tuple[GPT, CharTokenizer]:
@@ -104,17 +80,17 @@ def export_checkpoint(checkpoint: str, fmt: str, out: str | None = None,
     if payload["kind"] == "gan":  # the GAN generator: export/gan_export.py
         from export.gan_export import export_gan_checkpoint
 
-        return export_gan_checkpoint(payload, checkpoint, fmt, out, quantize, _staged, _size, report)
+        return export_gan_checkpoint(payload, checkpoint, fmt, out, quantize, report)
     if payload["kind"] == "stack":  # the layer stack: export/stack_export.py
         from export.stack_export import export_stack_checkpoint
 
-        return export_stack_checkpoint(payload, checkpoint, fmt, out, quantize, _staged, _size, report)
+        return export_stack_checkpoint(payload, checkpoint, fmt, out, quantize, report)
     model, tokenizer = _load(checkpoint)
     ckpt = Path(checkpoint)
     written = []
     if fmt == "onnx":
         target = Path(out) if out else ckpt.with_suffix(".onnx")
-        with _staged(target) as staging:
+        with staged(target) as staging:
             export_gpt_onnx(model, tokenizer, staging)
             parity = onnx_parity(model, staging)
             require_parity(parity.worst, target)
@@ -123,7 +99,7 @@ def export_checkpoint(checkpoint: str, fmt: str, out: str | None = None,
                 state_diff = stateful_onnx_parity(model, staging)
                 require_parity(state_diff, target)
         written.append(target)
-        report(f"wrote {target} ({_size(target)})")
+        report(f"wrote {target} ({file_size(target)})")
         report(f"  max |Δlogits| vs torch: {parity.max_abs_diff_no_past:.2e} without past, "
                f"{parity.max_abs_diff_with_past:.2e} with past, {parity.max_abs_diff_batch:.2e} "
                f"batch of 2 (limit {FP32_TOLERANCE:.0e})")
@@ -132,25 +108,21 @@ def export_checkpoint(checkpoint: str, fmt: str, out: str | None = None,
                    f"yoke_state {state_diff:.2e}")
         if quantize == "int8":
             int8 = target.with_suffix(".int8.onnx")
-            with _staged(int8) as staging:
+            with staged(int8) as staging:
                 quantize_int8(target, staging)
             written.append(int8)
             cost = quantization_cost(model, target, int8, _eval_tokens(model, tokenizer, eval_text))
             ratio = int8.stat().st_size / target.stat().st_size
-            report(f"wrote {int8} ({_size(int8)}, {ratio:.2f}x the fp32 file)")
+            report(f"wrote {int8} ({file_size(int8)}, {ratio:.2f}x the fp32 file)")
             report(f"  max |Δlogits| vs torch {cost.max_abs_diff:.3g}, top-1 agreement with fp32 "
                    f"{cost.top1_agreement:.1%}, loss fp32 {cost.loss_fp32:.4f} -> int8 "
                    f"{cost.loss_int8:.4f} ({cost.loss_int8 - cost.loss_fp32:+.4f}) on "
                    f"{cost.eval_tokens:,} tokens")
     else:
         target = Path(out) if out else ckpt.with_suffix(".ts")
-        with _staged(target) as staging:
-            export_gpt_torchscript(model, tokenizer, staging)
-            worst = torchscript_parity(model, staging)
-            require_parity(worst, target)
+        write_logits_file(target, lambda staging: export_gpt_torchscript(model, tokenizer, staging),
+                          lambda staging: torchscript_parity(model, staging), report)
         written.append(target)
-        report(f"wrote {target} ({_size(target)})")
-        report(f"  max |Δlogits| vs torch: {worst:.2e} (limit {FP32_TOLERANCE:.0e})")
     return written
 
 

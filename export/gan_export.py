@@ -10,12 +10,12 @@ from export.errors import ExportError
 from export.gan_onnx import export_gan_onnx, gan_onnx_parity
 from export.gan_torchscript import export_gan_torchscript, gan_torchscript_parity
 from export.parity import FP32_TOLERANCE, require_parity
+from export.staging import file_size, staged
 from textgen_core.models.gan_loading import gan_from_checkpoint
 
 
 def export_gan_checkpoint(payload: dict[str, Any], checkpoint: str, fmt: str, out: str | None,
-                          quantize: str | None, staged: Callable, size: Callable[[Path], str],
-                          report: Callable[[str], None]) -> list[Path]:
+                          quantize: str | None, report: Callable[[str], None]) -> list[Path]:
     if quantize:
         raise ExportError(f"--quantize {quantize} is available for GPT models only; export the GAN "
                           "without it")
@@ -32,7 +32,7 @@ def export_gan_checkpoint(payload: dict[str, Any], checkpoint: str, fmt: str, ou
             export_gan_torchscript(generator, tokenizer, staging)
             worst, ids_differ = gan_torchscript_parity(generator, staging)
         require_parity(worst if ids_differ == 0 else float("inf"), target)
-    report(f"wrote {target} ({size(target)})")
+    report(f"wrote {target} ({file_size(target)})")
     report(f"  GAN generator, {generator.config.seq_len} steps in the graph: max |Δprobs| vs torch "
            f"{worst:.2e} (limit {FP32_TOLERANCE:.0e}), token ids identical on 3 noise draws")
     return [target]

@@ -21,8 +21,7 @@ import onnxruntime as ort
 import torch
 from torch import Tensor, nn
 
-from export.checksum import save_with_checksum
-from export.onnx_export import OPSET, set_metadata
+from export.onnx_export import OPSET, save_textgen_onnx
 from runtime.word_tokenizer import WordTokenizer
 from textgen_core.models.gan import Generator, draw_noise, noise_shapes
 
@@ -61,10 +60,8 @@ def export_gan_onnx(generator: Generator, tokenizer: WordTokenizer, path: str | 
             opset_version=OPSET, dynamo=False,
         )
     proto = onnx.load_from_string(buffer.getvalue())
-    set_metadata(proto, kind="gan", tokenizer=tokenizer.to_dict(),
-                 model_config=generator.config.to_dict())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return save_with_checksum(proto, path)
+    return save_textgen_onnx(proto, path, kind="gan", tokenizer=tokenizer.to_dict(),
+                             model_config=generator.config.to_dict())
 
 
 BOUNDARY_MARGIN = 1e-5

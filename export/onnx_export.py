@@ -124,9 +124,8 @@ def export_gpt_onnx(model: GPT, tokenizer: CharTokenizer, path: str | Path) -> P
     # Fewer, fused kernels for the runtime (export/onnx_fusion.py); same interface and numbers.
     fuse_gpt_graph(proto, n_layer=config.n_layer, n_head=config.n_head,
                    vocab_size=config.vocab_size, block_size=config.block_size)
-    set_metadata(proto, kind="gpt", tokenizer=tokenizer.to_dict(), model_config=config.to_dict())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return save_with_checksum(proto, path)
+    return save_textgen_onnx(proto, path, kind="gpt", tokenizer=tokenizer.to_dict(),
+                             model_config=config.to_dict())
 
 
 def _rename_dims(proto: onnx.ModelProto) -> None:
@@ -161,3 +160,11 @@ def set_metadata(
     proto.metadata_props.extend(kept)
     for key, value in entries.items():
         proto.metadata_props.add(key=key, value=value)
+
+
+def save_textgen_onnx(proto: onnx.ModelProto, path: Path, *, kind: str, tokenizer: dict,
+                      model_config: dict) -> Path:
+    """Stamp the textgen header on `proto` and write it, with its checksum, to `path`."""
+    set_metadata(proto, kind=kind, tokenizer=tokenizer, model_config=model_config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_with_checksum(proto, path)

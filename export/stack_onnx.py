@@ -19,8 +19,7 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from export.checksum import save_with_checksum
-from export.onnx_export import OPSET, set_metadata
+from export.onnx_export import OPSET, save_textgen_onnx
 from export.parity import open_session
 from runtime.stack_layout import (
     graph_sequence_length,
@@ -81,9 +80,8 @@ def export_stack_onnx(model: Stack, tokenizer: CharTokenizer, path: str | Path) 
         )
     proto = program.model_proto
     _rename_dims(proto)
-    set_metadata(proto, kind="stack", tokenizer=tokenizer.to_dict(), model_config=config.to_dict())
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return save_with_checksum(proto, path)
+    return save_textgen_onnx(proto, path, kind="stack", tokenizer=tokenizer.to_dict(),
+                             model_config=config.to_dict())
 
 
 def _rename_dims(proto: onnx.ModelProto) -> None:

@@ -7,15 +7,12 @@ trust it; the runtime never opens one.
 
 from __future__ import annotations
 
-import json
-import warnings
 from pathlib import Path
 
 import torch
 
-from export.metadata import ONNX_FORMAT_VERSION
 from export.stack_onnx import _example_state, _FlatStateStack
-from export.torchscript_export import TORCHSCRIPT_FORMAT
+from export.torchscript_file import extra_files, load_traced, save_traced
 from runtime.stack_layout import graph_sequence_length
 from runtime.tokenizer import CharTokenizer
 from textgen_core.models.stack.model import Stack
@@ -38,25 +35,14 @@ def export_stack_torchscript(model: Stack, tokenizer: CharTokenizer, path: str |
     c = model.config
     length = graph_sequence_length(c.layers, c.block_size) or min(8, c.block_size)
     example = (torch.zeros((1, length), dtype=torch.long), *_example_state(model, 1))
-    header = {"format": TORCHSCRIPT_FORMAT, "version": ONNX_FORMAT_VERSION, "kind": "stack"}
-    extra = {"textgen.json": json.dumps(header),
-             "tokenizer.json": json.dumps(tokenizer.to_dict(), ensure_ascii=False),
-             "model_config.json": json.dumps(c.to_dict())}
-    with warnings.catch_warnings():
-        # torch.jit is deprecated in this torch release and tracing warns about shape-derived
-        # Python ints; both are expected for this wrapper.
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(_Positional(model), example, check_trace=False)
-        torch.jit.save(traced, str(path), _extra_files=extra)
-    return path
+    return save_traced(_Positional(model), example, path,
+                       extra_files("stack", tokenizer.to_dict(), c.to_dict()))
 
 
 def stack_torchscript_parity(model: Stack, ts_path: str | Path, seed: int = 0) -> float:
     """Max |Δlogits| between the file and the torch stack on a batch of two."""
     c = model.config
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        loaded = torch.jit.load(str(ts_path))
+    loaded = load_traced(ts_path)
     static = graph_sequence_length(c.layers, c.block_size)
     lengths = [static] if static else sorted({1, min(c.block_size, 19), c.block_size})
     generator = torch.Generator().manual_seed(seed)

@@ -7,18 +7,14 @@ explicit trust flag; the tokenizer and config ride along as `_extra_files`.
 
 from __future__ import annotations
 
-import json
-import warnings
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from export.metadata import ONNX_FORMAT_VERSION
+from export.torchscript_file import extra_files, load_traced, save_traced
 from runtime.tokenizer import CharTokenizer
 from textgen_core.models.gpt import GPT
-
-TORCHSCRIPT_FORMAT = "textgen-torchscript"
 
 
 class _LogitsOnly(nn.Module):
@@ -40,15 +36,6 @@ class _StatefulLogits(nn.Module):
         return logits, hidden
 
 
-def extra_files(model: GPT, tokenizer: CharTokenizer) -> dict[str, str]:
-    header = {"format": TORCHSCRIPT_FORMAT, "version": ONNX_FORMAT_VERSION, "kind": "gpt"}
-    return {
-        "textgen.json": json.dumps(header),
-        "tokenizer.json": json.dumps(tokenizer.to_dict(), ensure_ascii=False),
-        "model_config.json": json.dumps(model.config.to_dict()),
-    }
-
-
 def export_gpt_torchscript(model: GPT, tokenizer: CharTokenizer, path: str | Path) -> Path:
     path = Path(path)
     model = model.float().eval().cpu()
@@ -56,21 +43,14 @@ def export_gpt_torchscript(model: GPT, tokenizer: CharTokenizer, path: str | Pat
     state_size = model.config.yoke_state_size
     wrapper: nn.Module = _StatefulLogits(model) if state_size else _LogitsOnly(model)
     inputs = (example, torch.zeros((1, state_size))) if state_size else example
-    with warnings.catch_warnings():
-        # torch.jit is deprecated in favour of torch.export in this torch release, and tracing
-        # warns about Python ints derived from shapes; both are expected for this wrapper.
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(wrapper, inputs, check_trace=False)
-        torch.jit.save(traced, str(path), _extra_files=extra_files(model, tokenizer))
-    return path
+    extra = extra_files("gpt", tokenizer.to_dict(), model.config.to_dict())
+    return save_traced(wrapper, inputs, path, extra)
 
 
 def torchscript_parity(model: GPT, ts_path: str | Path, seed: int = 0) -> float:
     """Max |Δlogits| between the file and the torch model at two sequence lengths."""
     c = model.config
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        loaded = torch.jit.load(str(ts_path))
+    loaded = load_traced(ts_path)
     worst = 0.0
     generator = torch.Generator().manual_seed(seed)
     for length in sorted({1, min(c.block_size, 19), c.block_size}):

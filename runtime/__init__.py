@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runtime.gan_model import GANSampler, model_kind
+from runtime.gan_model import GANSampler
 from runtime.generator import TextGenerator
+from runtime.onnx_file import model_kind
 from runtime.stack_model import StackGenerator
 
 
 def load(path: str | Path, threads: int | None = None) -> TextGenerator | GANSampler | StackGenerator:
-    """Open and check an exported ONNX model (see runtime/model_file.py for the checks): a
+    """Open and check an exported ONNX model (see runtime/onnx_file.py for the checks): a
     `TextGenerator` for a GPT, a `GANSampler` (`.sample(n, seed)`) for a GAN generator."""
     kind = model_kind(path)
     if kind == "gan":

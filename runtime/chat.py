@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from runtime.errors import SamplingError, TextgenError
+from runtime.errors import ModelFileError, SamplingError, TextgenError
 from runtime.gan_chat import gan_main
 from runtime.gan_model import model_kind
 from runtime.generator import TextGenerator
@@ -30,6 +30,7 @@ from runtime.markup.render import terminal_legend, to_terminal
 from runtime.markup.sources import load_index
 from runtime.sampler import SamplingSettings, validate_max_new_tokens
 from runtime.terminal_text import sanitize
+from runtime.torchscript_trust import TORCH_MISSING, require_trusted
 
 HELP = """commands:
   /temp X        sampling temperature (0 = greedy)      /topk N    keep the N likeliest (0 = off)
@@ -56,9 +57,14 @@ def open_model(path: Path, threads: int | None, trust_torchscript: bool) -> Text
     """The ONNX runtime for .onnx files; TorchScript (.ts from `export torchscript`) only
     with the trust flag, since loading one executes code from the file."""
     if path.suffix == ".ts":
-        from runtime.torchscript_model import TorchScriptGenerator
-
-        return TorchScriptGenerator(path, trusted=trust_torchscript)  # type: ignore[return-value]
+        require_trusted(path, trust_torchscript)  # refused before torch is needed
+        try:
+            from export.torchscript_generator import TorchScriptGenerator
+        except ModuleNotFoundError as exc:
+            if exc.name is None or exc.name.split(".")[0] not in ("torch", "export"):
+                raise
+            raise ModelFileError(TORCH_MISSING) from None
+        return TorchScriptGenerator(path, trusted=True)  # type: ignore[return-value]
     if model_kind(path) == "stack":  # a layer stack: the same generate() API
         from runtime.stack_model import StackGenerator
 
@@ -223,7 +229,10 @@ def interactive(generator: TextGenerator, path: str, session: Session, console: 
             if not _command(line, session, console):
                 return 0
             continue
-        _reply(generator, line, session, console)
+        try:
+            _reply(generator, line, session, console)
+        except KeyboardInterrupt:  # Ctrl-C just before streaming began or just after it ended
+            console.print(Text("(stopped)", style="dim"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,8 @@ from rich.panel import Panel
 from rich.text import Text
 
 from runtime.errors import SamplingError, TextgenError
-from runtime.gan_model import GANSampler, draw_noise, model_kind
+from runtime.gan_model import GANSampler, draw_noise
+from runtime.onnx_file import model_kind
 from runtime.terminal_text import sanitize
 
 

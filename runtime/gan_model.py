@@ -1,6 +1,6 @@
 """Sample sentences from an exported GAN generator with numpy + onnxruntime.
 
-The file is held to the same checks as a GPT file (runtime/model_file.py: structure scan,
+The file is held to the same checks as a GPT file (runtime/onnx_file.py: structure scan,
 external data and custom domains refused, textgen header, checksum), then to the GAN contract:
 inputs `global_noise`, `step_noise`, `block_noise` (and `uniform` when the model samples its
 words), outputs `token_ids` [batch, S] int64 and `probs` [batch, S, V] float32. The noise is drawn
@@ -13,30 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
-from runtime.errors import ModelFileError, SamplingError
-from runtime.model_file import _fail, _metadata, _read
-from runtime.onnx_scan import check_structure, verify_checksum
+from runtime.errors import SamplingError
+from runtime.onnx_file import FLOAT, INT64, Port, basic_session_options, check_io, fail, read_textgen_onnx
+from runtime.onnx_file import model_kind as model_kind  # runtime/chat.py imports it from here
 from runtime.word_tokenizer import WordTokenizer
 
-_FLOAT, _INT64 = "tensor(float)", "tensor(int64)"
 TRUNCATION = 1.5  # textgen_core.models.gan.TRUNCATION
-
-
-def model_kind(path: str | Path) -> str | None:
-    """The `textgen.kind` of an ONNX file, or None when it cannot be read (the full loader then
-    reports why)."""
-    try:
-        return check_structure(_read(Path(path))).metadata.get("textgen.kind")
-    except ModelFileError:
-        return None
 
 
 def _int(path: Path, config: dict[str, Any], key: str) -> int:
     value = config.get(key)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise _fail(path, f"its GAN config lacks a valid {key!r}")
+        raise fail(path, f"its GAN config lacks a valid {key!r}")
     return value
 
 
@@ -71,35 +60,18 @@ class GANSampler:
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         self.path = Path(path)
-        data = _read(self.path)
-        try:
-            scan = check_structure(data)
-        except ModelFileError as exc:
-            raise _fail(self.path, f"not a usable ONNX model file: {exc}") from None
-        kind, tokenizer, self.config = _metadata(self.path, scan.metadata)
-        if kind != "gan":
-            raise _fail(self.path, f"holds a {kind!r} model, not a GAN")
+        checked = read_textgen_onnx(self.path, "gan", "not a GAN")
+        tokenizer, self.config = checked.tokenizer, checked.config
         if not isinstance(tokenizer, WordTokenizer):
-            raise _fail(self.path, "a GAN file must carry a word vocabulary")
+            raise fail(self.path, "a GAN file must carry a word vocabulary")
         self.tokenizer: WordTokenizer = tokenizer
-        try:
-            verify_checksum(data, scan)
-        except ModelFileError as exc:
-            raise _fail(self.path, str(exc)) from None
+        checked.verify_checksum()
         for key in ("seq_len", "n_embd", "n_noise_blocks", "vocab_size"):
             _int(self.path, self.config, key)
         if self.config["vocab_size"] != tokenizer.vocab_size:
-            raise _fail(self.path, f"the vocabulary has {tokenizer.vocab_size} words but the model "
-                                   f"{self.config['vocab_size']}")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise _fail(self.path, f"onnxruntime cannot load it ({first})") from None
+            raise fail(self.path, f"the vocabulary has {tokenizer.vocab_size} words but the model "
+                                  f"{self.config['vocab_size']}")
+        self.session = checked.session(basic_session_options(threads))
         self._check_io()
 
     @property
@@ -111,25 +83,14 @@ class GANSampler:
         return self.tokenizer.vocab_size
 
     def _check_io(self) -> None:
-        expected_in = {name: (_FLOAT, array.ndim)
-                       for name, array in draw_noise(self.config, 1, np.random.default_rng(0)).items()}
-        expected_out = {"token_ids": (_INT64, 2), "probs": (_FLOAT, 3)}
-        for kind, actual, expected in (("input", self.session.get_inputs(), expected_in),
-                                       ("output", self.session.get_outputs(), expected_out)):
-            names = [a.name for a in actual]
-            if sorted(names) != sorted(expected):
-                missing, extra = sorted(set(expected) - set(names)), sorted(set(names) - set(expected))
-                raise _fail(self.path, f"its {kind}s do not follow the textgen GAN contract "
-                                       f"(missing {missing[:4]}, unexpected {extra[:4]})")
-            for arg in actual:
-                dtype, rank = expected[arg.name]
-                if arg.type != dtype or len(arg.shape) != rank:
-                    raise _fail(self.path, f"{kind} {arg.name} is {arg.type} of rank {len(arg.shape)}, "
-                                           f"expected {dtype} of rank {rank}")
+        inputs = {name: Port(FLOAT, array.ndim)
+                  for name, array in draw_noise(self.config, 1, np.random.default_rng(0)).items()}
+        outputs = {"token_ids": Port(INT64, 2), "probs": Port(FLOAT, 3)}
+        check_io(self.path, self.session, "textgen GAN contract", inputs, outputs)
         probs = next(o for o in self.session.get_outputs() if o.name == "probs")
         if isinstance(probs.shape[2], int) and probs.shape[2] != self.vocab_size:
-            raise _fail(self.path, f"output probs has {probs.shape[2]} words, the vocabulary "
-                                   f"{self.vocab_size}")
+            raise fail(self.path, f"output probs has {probs.shape[2]} words, the vocabulary "
+                                  f"{self.vocab_size}")
 
     def run(self, noise: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """(token_ids [N, S], probs [N, S, V]) for explicit noise (see `draw_noise`)."""

@@ -1,6 +1,6 @@
 """Sample from an exported layer stack with numpy + onnxruntime.
 
-The file is held to the same checks as a GPT file (runtime/model_file.py: structure scan,
+The file is held to the same checks as a GPT file (runtime/onnx_file.py: structure scan,
 external data and custom domains refused, textgen header, checksum), then to the stack contract
 of runtime/stack_layout.py: `input_ids` [b, s] int64 and one float32 [b, H] input per RNN/LSTM
 state part (`state.{i}.h`, `state.{i}.c`); outputs `logits` [b, s, V] and `next_state.{i}.*`.
@@ -13,13 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnxruntime as ort
 
 from runtime.decode import decode
-from runtime.errors import ModelFileError
 from runtime.generator import start_ids
-from runtime.model_file import _fail, _metadata, _read
-from runtime.onnx_scan import check_structure, verify_checksum
+from runtime.onnx_file import FLOAT, INT64, Port, basic_session_options, check_io, fail, read_textgen_onnx
 from runtime.sampler import SamplingSettings, validate_max_new_tokens
 from runtime.stack_layout import (
     decode_window,
@@ -30,13 +27,11 @@ from runtime.stack_layout import (
     state_output_names,
 )
 
-_FLOAT, _INT64 = "tensor(float)", "tensor(int64)"
-
 
 def _positive(path: Path, config: dict[str, Any], key: str) -> int:
     value = config.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise _fail(path, f"its stack config lacks a valid {key!r}")
+        raise fail(path, f"its stack config lacks a valid {key!r}")
     return value
 
 
@@ -44,11 +39,11 @@ def _layers(path: Path, config: dict[str, Any]) -> list[dict[str, Any]]:
     layers = config.get("layers")
     if not isinstance(layers, list) or not layers or not all(
             isinstance(layer, dict) and isinstance(layer.get("type"), str) for layer in layers):
-        raise _fail(path, "its stack config has no valid layer list")
+        raise fail(path, "its stack config has no valid layer list")
     try:
         state_layers(layers)
     except (KeyError, TypeError, ValueError):
-        raise _fail(path, "its stack config has an RNN/LSTM layer without a valid hidden_size") from None
+        raise fail(path, "its stack config has an RNN/LSTM layer without a valid hidden_size") from None
     return layers
 
 
@@ -57,67 +52,33 @@ class OnnxStack:
 
     def __init__(self, path: str | Path, threads: int | None = None) -> None:
         self.path = Path(path)
-        data = _read(self.path)
-        try:
-            scan = check_structure(data)
-        except ModelFileError as exc:
-            raise _fail(self.path, f"not a usable ONNX model file: {exc}") from None
-        kind, self.tokenizer, self.config = _metadata(self.path, scan.metadata)
-        if kind != "stack":
-            raise _fail(self.path, f"holds a {kind!r} model, not a layer stack")
-        try:
-            verify_checksum(data, scan)
-        except ModelFileError as exc:
-            raise _fail(self.path, str(exc)) from None
+        checked = read_textgen_onnx(self.path, "stack", "not a layer stack")
+        self.tokenizer, self.config = checked.tokenizer, checked.config
+        checked.verify_checksum()
         self.block_size = _positive(self.path, self.config, "block_size")
         self.vocab_size = _positive(self.path, self.config, "vocab_size")
         if self.vocab_size != self.tokenizer.vocab_size:
-            raise _fail(self.path, f"the tokenizer has {self.tokenizer.vocab_size} tokens but the "
-                                   f"model {self.vocab_size}")
+            raise fail(self.path, f"the tokenizer has {self.tokenizer.vocab_size} tokens but the "
+                                  f"model {self.vocab_size}")
         self.layers = _layers(self.path, self.config)
         self.windowed = is_windowed(self.layers)
         self.sequence_length = graph_sequence_length(self.layers, self.block_size)
         self._state_names = state_input_names(self.layers)
         self._hidden = [h for _, kind, h in state_layers(self.layers)
                         for _ in range(2 if kind == "LSTM" else 1)]
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise _fail(self.path, f"onnxruntime cannot load it ({first})") from None
+        self.session = checked.session(basic_session_options(threads))
         self._check_io()
         self._output_names = ["logits", *state_output_names(self.layers)]
 
     def _check_io(self) -> None:
-        expected_in = {"input_ids": (_INT64, {1: self.sequence_length} if self.sequence_length else {})}
-        expected_out = {"logits": (_FLOAT, {2: self.vocab_size})}
+        inputs = {"input_ids": Port(INT64, 2, {1: self.sequence_length} if self.sequence_length else {},
+                                    fixed=True)}
+        outputs = {"logits": Port(FLOAT, 3, {2: self.vocab_size})}
         for name, out_name, hidden in zip(self._state_names, state_output_names(self.layers),
                                           self._hidden, strict=True):
-            expected_in[name] = (_FLOAT, {1: hidden})
-            expected_out[out_name] = (_FLOAT, {1: hidden})
-        for kind, actual, expected in (("input", self.session.get_inputs(), expected_in),
-                                       ("output", self.session.get_outputs(), expected_out)):
-            names = [a.name for a in actual]
-            if sorted(names) != sorted(expected):
-                missing = sorted(set(expected) - set(names))
-                extra = sorted(set(names) - set(expected))
-                raise _fail(self.path, f"its {kind}s do not follow the textgen stack contract "
-                                       f"(missing {missing[:4]}, unexpected {extra[:4]})")
-            for arg in actual:
-                dtype, static = expected[arg.name]
-                rank = 3 if arg.name == "logits" else 2
-                if arg.type != dtype or len(arg.shape) != rank:
-                    raise _fail(self.path, f"{kind} {arg.name} is {arg.type} of rank {len(arg.shape)}, "
-                                           f"expected {dtype} of rank {rank}")
-                for axis, size in static.items():
-                    if arg.shape[axis] != size and (isinstance(arg.shape[axis], int) or
-                                                    arg.name == "input_ids"):
-                        raise _fail(self.path, f"{kind} {arg.name} has size {arg.shape[axis]} on "
-                                               f"axis {axis}, the config says {size}")
+            inputs[name] = Port(FLOAT, 2, {1: hidden})
+            outputs[out_name] = Port(FLOAT, 2, {1: hidden})
+        check_io(self.path, self.session, "textgen stack contract", inputs, outputs)
 
     def empty_state(self, batch_size: int = 1) -> list[np.ndarray]:
         return [np.zeros((batch_size, h), np.float32) for h in self._hidden]

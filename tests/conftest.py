@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,17 @@ TINY_TEXT = (
 def _private_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Token arrays and corpora of the tests go to a temporary cache, never the user's."""
     os.environ["TEXTGEN_CACHE"] = str(tmp_path_factory.mktemp("textgen-cache"))
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine thread
+    hand-offs dominate each small op; restored afterwards. A module of tiny-model tests opts in
+    with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -11,17 +11,19 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.text import Text
 
 from runtime.yoke_spec import FORMAT as YOKE_FORMAT
 from textgen_core.data.corpus import resolve_corpus
 from textgen_core.data.gutenberg import is_gutenberg_spec
-from textgen_core.errors import ConfigError, TextgenError
+from textgen_core.errors import ConfigError
 from textgen_core.models.gpt import GPTConfig
 from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.training import run_rules
 from textgen_core.training.checkpoint import load_checkpoint
+from textgen_core.training.cli_outcome import EXIT_INTERRUPTED, exit_code, print_summary
 from textgen_core.training.config import COMPILE_MODES, DEVICES, TrainConfig
 from textgen_core.training.device import resolve_device
+from textgen_core.training.flags import flag_list
 from textgen_core.training.gan_run_config import add_gan_arguments, run_gan, wants_gan
 from textgen_core.training.presets import default_preset, get_preset
 from textgen_core.training.run_config import (
@@ -34,8 +36,6 @@ from textgen_core.training.run_config import (
     read_config_file,
 )
 from textgen_core.training.trainer import RunSpec, train_gpt
-
-EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,19 +101,13 @@ def build_spec(args: argparse.Namespace) -> RunSpec:
     explicit_model = merge(file.model, flags.model)
     explicit_train = merge(file.train, flags.train)
 
-    if args.resume and args.init_from:
-        raise ConfigError("--resume and --init-from exclude each other (resume continues a run; "
-                          "init-from starts a new one from trained weights)")
+    run_rules.check_resume_or_init(args.resume, args.init_from)
     if args.resume:
         return _resume_spec(out, run, explicit_model, explicit_train, device_name)
 
     preset_name = run.get("preset") or default_preset(resolve_device(device_name).type)
     preset = get_preset(preset_name)
-    if out.exists() and not args.overwrite:
-        raise ConfigError(
-            f"{out} already exists; pass --resume to continue it, --overwrite to replace it, "
-            "or --out to write elsewhere"
-        )
+    run_rules.check_fresh_out(out, args.overwrite)
     train = fit_intervals(fit_warmup(merge(preset["train"], explicit_train), explicit_train),
                           explicit_train)
     train_config = TrainConfig(**train)
@@ -123,7 +117,7 @@ def build_spec(args: argparse.Namespace) -> RunSpec:
         gpt_from_checkpoint(init_payload)  # validates weights against config before training
         changed = sorted(set(explicit_model) - {"dropout"})
         if changed:
-            raise ConfigError(f"--init-from keeps the checkpoint's shape; drop {_flags(changed)}")
+            raise ConfigError(f"--init-from keeps the checkpoint's shape; drop {flag_list(changed)}")
         model_config = GPTConfig.from_dict(
             {**init_payload["model_config"], **explicit_model}
         )
@@ -140,33 +134,22 @@ def build_spec(args: argparse.Namespace) -> RunSpec:
 
 
 def _resume_spec(out: Path, run: dict, model: dict, train: dict, device: str) -> RunSpec:
-    if not out.exists():
-        raise ConfigError(f"--resume: no checkpoint at {out} (use --out to point at it)")
+    run_rules.check_resume_exists(out)
     payload = load_checkpoint(out, kind="gpt")
     gpt_from_checkpoint(payload)
-    if payload.get("optimizer") is None or "rng" not in payload.get("train_state", {}):
-        raise ConfigError(f"--resume: {out} holds weights only (no optimizer/RNG state); "
-                          "use --init-from to fine-tune from it")
+    run_rules.check_resumable(out, payload.get("optimizer") is not None
+                              and "rng" in payload.get("train_state", {}))
     if model:
-        raise ConfigError(f"--resume keeps the saved model shape; drop {_flags(sorted(model))}")
+        raise ConfigError(f"--resume keeps the saved model shape; drop {flag_list(sorted(model))}")
     saved_state = payload["train_state"]
-    corpus = run.get("corpus")
-    if corpus is not None and corpus != saved_state.get("corpus"):
-        raise ConfigError(f"--resume continues on the saved corpus {saved_state.get('corpus')!r}; "
-                          "use --init-from to fine-tune on another corpus")
+    run_rules.check_resume_corpus(run.get("corpus"), saved_state)
     train_config = TrainConfig(**{**payload["train_config"], **train})
-    if saved_state["step"] >= train_config.max_iters:
-        raise ConfigError(f"{out} is already at step {saved_state['step']} of --max-iters "
-                          f"{train_config.max_iters}; raise --max-iters to train further")
+    run_rules.check_steps_left(out, saved_state["step"], train_config.max_iters)
     return RunSpec(
         model_config=GPTConfig.from_dict(payload["model_config"]), train_config=train_config,
         corpus=saved_state.get("corpus", "shakespeare"), encoding=saved_state.get("encoding"),
         out=out, device=device, compile=run.get("compile", "auto"), resume_from=payload,
     )
-
-
-def _flags(names: list[str]) -> str:
-    return ", ".join("--" + n.replace("_", "-") for n in names)
 
 
 def _selects_stack(argv: list[str]) -> bool:
@@ -184,28 +167,18 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if wants_gan(args):  # the text GAN: training/gan_run_config.py
         return run_gan(args)
-    console = Console(stderr=True)
-    try:
-        spec = build_spec(args)
-        if is_gutenberg_spec(spec.corpus):
-            # Fetch missing books now, from the chosen mirror; training then reads the cache.
-            resolve_corpus(spec.corpus, spec.encoding, gutenberg_mirror=args.gutenberg_mirror)
-        result = train_gpt(spec)
-    except TextgenError as exc:
-        console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
-        return 1
-    except KeyboardInterrupt:
-        console.print("interrupted; the last saved checkpoint is intact", style="yellow")
-        return EXIT_INTERRUPTED
+    return exit_code(Console(stderr=True), lambda: _train(args))
+
+
+def _train(args: argparse.Namespace) -> int:
+    spec = build_spec(args)
+    if is_gutenberg_spec(spec.corpus):
+        # Fetch missing books now, from the chosen mirror; training then reads the cache.
+        resolve_corpus(spec.corpus, spec.encoding, gutenberg_mirror=args.gutenberg_mirror)
+    result = train_gpt(spec)
     if not result.is_main:
         return EXIT_INTERRUPTED if result.interrupted else 0
-    summary = (
-        f"saved {spec.out}: step {result.step}, val loss {result.val_loss:.4f} "
-        f"(best {result.best_val_loss:.4f}), {result.tokens_per_s:,.0f} tok/s, "
-        f"{result.train_seconds:.0f} s of training"
-    )
-    Console().print(summary, highlight=False, soft_wrap=True)
-    return EXIT_INTERRUPTED if result.interrupted else 0
+    return print_summary(spec.out, result)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from export.cli import _staged, main
+from export.cli import main
 from export.errors import ExportMismatchError
 from export.parity import require_parity
+from export.staging import staged
 from textgen_core.training.checkpoint import make_checkpoint, save_checkpoint
 
 
@@ -38,6 +39,10 @@ def test_missing_and_foreign_inputs(tmp_path: Path, tiny_gpt_checkpoint: Path, c
     gan = tmp_path / "gan.pt"
     save_checkpoint(make_checkpoint(kind="gan", model_config={}, tokenizer={}, model_state={}), gan)
     assert "checkpoint metadata is invalid" in run_error(capsys, ["onnx", str(gan)])  # a GAN without one
+    foreign = tmp_path / "foo.pt"
+    save_checkpoint({**make_checkpoint(kind="gpt", model_config={}, tokenizer={}, model_state={}),
+                     "kind": "foo"}, foreign)
+    assert "holds a 'foo' model; export supports: gpt, gan, stack" in run_error(capsys, ["onnx", str(foreign)])
     assert not list(tmp_path.glob("*.onnx"))
 
 
@@ -57,7 +62,7 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
 def test_parity_failure_is_loud_and_leaves_no_file(tmp_path: Path) -> None:
     target = tmp_path / "m.onnx"
     def failing_export() -> None:
-        with _staged(target) as staging:
+        with staged(target) as staging:
             staging.write_bytes(b"bad export")
             require_parity(0.5, target)
 

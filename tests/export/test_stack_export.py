@@ -3,7 +3,6 @@ the documented one-line errors."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +21,7 @@ LAYERS = [{"type": "Embedding"}, {"type": "PositionalEmbedding"}, {"type": "Bloc
           {"type": "CrossEntropyLoss"}]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny models gain nothing from intra-op threads, and on a shared 2-core machine thread
-    hand-offs dominate each small op; restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

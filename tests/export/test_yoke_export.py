@@ -11,8 +11,8 @@ from export.cli import export_checkpoint
 from export.parity import onnx_parity
 from export.stateful_parity import stateful_onnx_parity
 from export.torchscript_export import torchscript_parity
+from export.torchscript_generator import TorchScriptGenerator
 from runtime.tokenizer import CharTokenizer
-from runtime.torchscript_model import TorchScriptGenerator
 from textgen_core.models.gpt import GPT, GPTConfig
 from textgen_core.models.loading import gpt_from_checkpoint
 from textgen_core.sampling import generate

@@ -97,7 +97,8 @@ def test_ctrl_c_stops_a_reply_not_the_program(exported_tiny: dict[str, Path]) ->
                           cwd=str(REPO), env=ENV, encoding="utf-8", timeout=60, dimensions=(40, 120))
     child.expect("› ")
     child.sendline("To be")
-    child.expect("o")  # streaming has started
+    child.expect_exact("To be\r\n")  # the terminal's echo of the line
+    child.expect(r"\S")  # the first printed characters of the reply: streaming has started
     child.sendintr()
     child.expect(r"\(stopped\)")
     child.expect("› ")

@@ -104,6 +104,7 @@ def _encode_to_disk(
     dtype = np.uint16 if tokenizer.vocab_size <= np.iinfo(np.uint16).max else np.uint32
     lookup = _code_point_lookup(tokenizer)
     fd, tmp = tempfile.mkstemp(prefix=f".{bin_path.name}.", dir=bin_path.parent)
+    moved = False
     try:
         with os.fdopen(fd, "wb") as out:
             for _, chunk in iter_corpus_text(corpus):
@@ -112,9 +113,10 @@ def _encode_to_disk(
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, bin_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        moved = True
+    finally:
+        if not moved:  # an error or Ctrl-C mid-encoding: leave no partial token file behind
+            Path(tmp).unlink(missing_ok=True)
     num_train = int(num_chars * TRAIN_FRACTION)
     return {
         "version": STORE_VERSION,

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from textgen_core.errors import ConfigError
+from textgen_core.training.flags import flag, require_int
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 COMPILE_MODES = ("auto", "on", "off")
@@ -47,13 +48,13 @@ class TrainConfig:
             "batch_size", "gradient_accumulation_steps", "max_iters", "eval_interval",
             "eval_iters", "checkpoint_interval", "log_interval", "yoke_windows",
         ):
-            _require_int(name, getattr(self, name), minimum=1)
+            require_int(name, getattr(self, name), minimum=1)
         for name in ("warmup_iters", "lr_decay_iters", "sample_tokens", "seed"):
-            _require_int(name, getattr(self, name), minimum=0)
+            require_int(name, getattr(self, name), minimum=0)
         for name in ("learning_rate", "min_lr", "weight_decay", "grad_clip", "muon_lr"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ConfigError(f"{_flag(name)} must be a finite number >= 0, got {value!r}")
+                raise ConfigError(f"{flag(name)} must be a finite number >= 0, got {value!r}")
         if self.learning_rate == 0:
             raise ConfigError("--learning-rate must be > 0")
         if self.min_lr > self.learning_rate:
@@ -63,7 +64,7 @@ class TrainConfig:
         for name in ("beta1", "beta2"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-                raise ConfigError(f"{_flag(name)} must be in [0, 1), got {value!r}")
+                raise ConfigError(f"{flag(name)} must be in [0, 1), got {value!r}")
         if self.warmup_iters >= self.max_iters:
             raise ConfigError(
                 f"--warmup-iters ({self.warmup_iters}) must be smaller than --max-iters "
@@ -84,13 +85,3 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
         return cls(**data)
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _require_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        bound = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ConfigError(f"{_flag(name)} must be {bound}, got {value!r}")

@@ -3,10 +3,10 @@ held-out NLL with the critic's Wasserstein estimate, against generator steps."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from textgen_core.training.png_file import save_png
 
 
 def plot_gan_losses(records: list[dict[str, Any]], out: Path) -> None:
@@ -45,11 +45,4 @@ def plot_gan_losses(records: list[dict[str, Any]], out: Path) -> None:
     right.grid(alpha=0.3)
     fig.suptitle(f"{out.stem.removesuffix('.loss')}: GAN training")
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, out)
-    finally:
-        plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
+    save_png(fig, out)

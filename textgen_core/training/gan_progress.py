@@ -3,31 +3,21 @@ per evaluation with sample sentences. The only GAN training module that prints."
 
 from __future__ import annotations
 
-import math
-import sys
-from types import TracebackType
-
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 from rich.text import Text
+
+from textgen_core.training.progress_display import ProgressDisplay, fmt
 
 
 def _fmt(value: float | None, spec: str = ".3f") -> str:
-    return "-" if value is None or not math.isfinite(value) else format(value, spec)
+    return fmt(value, spec)
 
 
-class GANDisplay:
+class GANDisplay(ProgressDisplay):
     def __init__(self, total_steps: int, start_step: int, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=False)
-        self._interactive = self.console.is_terminal
-        self.progress = Progress(
+        super().__init__(
+            console,
             TextColumn("[bold]{task.fields[phase]}"),
             BarColumn(bar_width=24),
             MofNCompleteColumn(),
@@ -36,22 +26,9 @@ class GANDisplay:
             TextColumn("W [yellow]{task.fields[w]}"),
             TextColumn("val NLL [magenta]{task.fields[val]}"),
             TextColumn("{task.fields[speed]} sent/s"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=self.console,
-            disable=not self._interactive,
         )
         self.task = self.progress.add_task("gan", total=total_steps, completed=start_step,
                                            phase="gan", d="-", g="-", w="-", val="-", speed="-")
-
-    def __enter__(self) -> GANDisplay:
-        self.progress.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.progress.stop()
 
     def step(self, step: int, phase: str, d_loss: float, g_loss: float, wasserstein: float,
              sentences_per_s: float) -> None:
@@ -66,8 +43,4 @@ class GANDisplay:
             f"critic W estimate {_fmt(wasserstein)}"))
         for sample in samples:
             self.console.print(Text("  " + sample.replace("\x1b", "\ufffd"), style="dim"))
-        if not self._interactive:
-            sys.stdout.flush()
-
-    def message(self, text: str, style: str = "") -> None:
-        self.console.print(Text(text, style=style))
+        self._flush_when_piped()

@@ -15,14 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.text import Text
 
-from textgen_core.errors import ConfigError, TextgenError
+from textgen_core.errors import ConfigError
 from textgen_core.models.gan import CRITIC_INPUTS, NOISE_DISTRIBUTIONS, TOKEN_CHOICES, GANConfig
+from textgen_core.training import run_rules
 from textgen_core.training.checkpoint import load_checkpoint
+from textgen_core.training.cli_outcome import EXIT_INTERRUPTED, exit_code
+from textgen_core.training.flags import flag_list
 from textgen_core.training.gan_config import GANTrainConfig
 from textgen_core.training.gan_trainer import GANRunSpec, train_gan
-from textgen_core.training.run_config import merge
+from textgen_core.training.run_config import Settings, merge, read_config_file
 
 GAN_MODEL_FIELDS = tuple(f.name for f in fields(GANConfig))
 GAN_TRAIN_FIELDS = tuple(f.name for f in fields(GANTrainConfig))
@@ -70,75 +72,35 @@ def wants_gan(args: argparse.Namespace) -> bool:
         return False  # the GPT path reports the broken file
 
 
-def _flags(names: list[str]) -> str:
-    return ", ".join("--" + n.replace("_", "-") for n in names)
-
-
-def _read_gan_config(path: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    if not Path(path).is_file():
-        raise ConfigError(f"--config file not found: {path}")
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"--config {path} is not valid TOML: {exc}") from None
-    model = dict(data.pop("model", {}) if isinstance(data.get("model"), dict) else {})
-    train = dict(data.pop("train", {}))
-    run: dict[str, Any] = {}
-    for key, value in data.items():
-        if key in _RUN_KEYS:
-            run[key] = value
-        elif key in GAN_MODEL_FIELDS:
-            model[key] = value
-        elif key in GAN_TRAIN_FIELDS:
-            train[key] = value
-        else:
-            raise ConfigError(f"--config {path}: unknown GAN setting {key!r}")
-    for key, known, what in ((model, GAN_MODEL_FIELDS, "model"), (train, GAN_TRAIN_FIELDS, "train")):
-        for name in key:
-            if name not in known:
-                raise ConfigError(f"--config {path}: unknown GAN {what} setting {name!r}")
-    return run, model, train
-
-
 def build_gan_spec(args: argparse.Namespace) -> GANRunSpec:
     given_gpt = [n for n in GPT_ONLY_FIELDS if getattr(args, n, None) is not None]
     if given_gpt:
-        raise ConfigError(f"{_flags(given_gpt)} do(es) not apply to --model gan")
-    file_run, file_model, file_train = _read_gan_config(args.config) if args.config else ({}, {}, {})
-    run = merge(file_run, {k: getattr(args, k) for k in _RUN_KEYS})
+        raise ConfigError(f"{flag_list(given_gpt)} do(es) not apply to --model gan")
+    file = (read_config_file(args.config, _RUN_KEYS, GAN_MODEL_FIELDS, GAN_TRAIN_FIELDS, family="GAN ")
+            if args.config else Settings({}, {}, {}))
+    run = merge(file.run, {k: getattr(args, k) for k in _RUN_KEYS})
     flag_model = {k: getattr(args, k) for k in GAN_MODEL_FIELDS if getattr(args, k, None) is not None}
     flag_train = {k: getattr(args, k) for k in GAN_TRAIN_FIELDS if getattr(args, k, None) is not None}
-    model = merge(file_model, flag_model)
-    train = merge(file_train, flag_train)
+    model = merge(file.model, flag_model)
+    train = merge(file.train, flag_train)
     out = Path(run.get("out") or "models/gan.pt")
     device, compile_mode = run.get("device", "auto"), run.get("compile", "auto")
-    if args.resume and args.init_from:
-        raise ConfigError("--resume and --init-from exclude each other (resume continues a run; "
-                          "init-from starts a new one from trained weights)")
+    run_rules.check_resume_or_init(args.resume, args.init_from)
     if args.resume:
-        if not out.exists():
-            raise ConfigError(f"--resume: no checkpoint at {out} (use --out to point at it)")
+        run_rules.check_resume_exists(out)
         payload = load_checkpoint(out, kind="gan")
-        if not isinstance(payload.get("optimizer"), dict) or "rng" not in payload.get("train_state", {}):
-            raise ConfigError(f"--resume: {out} holds weights only (no optimizer/RNG state); "
-                              "use --init-from to fine-tune from it")
+        run_rules.check_resumable(out, isinstance(payload.get("optimizer"), dict)
+                                  and "rng" in payload.get("train_state", {}))
         if model:
-            raise ConfigError(f"--resume keeps the saved model shape; drop {_flags(sorted(model))}")
+            raise ConfigError(f"--resume keeps the saved model shape; drop {flag_list(sorted(model))}")
         saved = payload["train_state"]
-        corpus = run.get("corpus")
-        if corpus is not None and corpus != saved.get("corpus"):
-            raise ConfigError(f"--resume continues on the saved corpus {saved.get('corpus')!r}; "
-                              "use --init-from to fine-tune on another corpus")
+        run_rules.check_resume_corpus(run.get("corpus"), saved)
         tc = GANTrainConfig.from_dict({**payload["train_config"], **train})
-        if saved["step"] >= tc.max_iters:
-            raise ConfigError(f"{out} is already at step {saved['step']} of --max-iters {tc.max_iters}; "
-                              "raise --max-iters to train further")
+        run_rules.check_steps_left(out, saved["step"], tc.max_iters)
         return GANRunSpec(model_config=_config_from(payload), train_config=tc,
                           corpus=saved.get("corpus", "shakespeare"), encoding=saved.get("encoding"),
                           out=out, device=device, compile=compile_mode, resume_from=payload)
-    if out.exists() and not args.overwrite:
-        raise ConfigError(f"{out} already exists; pass --resume to continue it, --overwrite to replace "
-                          "it, or --out to write elsewhere")
+    run_rules.check_fresh_out(out, args.overwrite)
     max_iters = train.get("max_iters", GANTrainConfig.max_iters)
     if "mle_iters" not in train and max_iters < GANTrainConfig.mle_iters:
         # A short run keeps the default share of warm-up instead of failing on the default count.
@@ -148,7 +110,7 @@ def build_gan_spec(args: argparse.Namespace) -> GANRunSpec:
     if args.init_from:
         init_payload = load_checkpoint(args.init_from, kind="gan")
         if model:
-            raise ConfigError(f"--init-from keeps the checkpoint's shape; drop {_flags(sorted(model))}")
+            raise ConfigError(f"--init-from keeps the checkpoint's shape; drop {flag_list(sorted(model))}")
         config = _config_from(init_payload)
     else:
         config = GANConfig(**model)
@@ -165,18 +127,14 @@ def _config_from(payload: dict[str, Any]) -> GANConfig:
 
 
 def run_gan(args: argparse.Namespace) -> int:
-    console = Console(stderr=True)
-    try:
-        spec = build_gan_spec(args)
-        result = train_gan(spec)
-    except TextgenError as exc:
-        console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
-        return 1
-    except KeyboardInterrupt:
-        console.print("interrupted; the last saved checkpoint is intact", style="yellow")
-        return 130
+    return exit_code(Console(stderr=True), lambda: _train(args))
+
+
+def _train(args: argparse.Namespace) -> int:
+    spec = build_gan_spec(args)
+    result = train_gan(spec)
     Console().print(
         f"saved {spec.out}: step {result.step}, held-out NLL {result.val_nll:.4f} nats/word, critic W "
         f"estimate {result.wasserstein:.4f}, {result.sentences_per_s:,.0f} sentences/s, "
         f"{result.train_seconds:.0f} s of training", highlight=False, soft_wrap=True)
-    return 130 if result.interrupted else 0
+    return EXIT_INTERRUPTED if result.interrupted else 0

@@ -14,7 +14,6 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,25 +37,15 @@ from textgen_core.training.gan_plot import plot_gan_losses
 from textgen_core.training.gan_progress import GANDisplay
 from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_path, read_metrics
 from textgen_core.training.rng import capture_rng, restore_rng
-from textgen_core.training.trainer import _StopFlag
+from textgen_core.training.run_spec import RunSpec
+from textgen_core.training.stop_flag import StopFlag
 
 EVAL_SEED = 0
 EVAL_BATCH = 256
 SAMPLES_SHOWN = 3
 
 
-@dataclass
-class GANRunSpec:
-    model_config: GANConfig
-    train_config: GANTrainConfig
-    corpus: str
-    out: Path
-    encoding: str | None = None
-    device: str = "auto"
-    compile: str = "auto"
-    resume_from: dict[str, Any] | None = None
-    init_from: dict[str, Any] | None = None
-    init_from_path: str | None = None
+GANRunSpec = RunSpec[GANConfig, GANTrainConfig]
 
 
 @dataclass
@@ -164,7 +153,7 @@ def train_gan(spec: GANRunSpec,
                     "wasserstein": w, "train_seconds": state["train_seconds"], "samples": samples})
         plot_gan_losses(read_metrics(log.path), plot_path(out))
 
-    stop = _StopFlag()
+    stop = StopFlag()
     speed = 0.0
     start_step = state["step"]
     gan.train()

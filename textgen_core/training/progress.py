@@ -3,31 +3,21 @@ and ETA, and one line per evaluation with a short sample. The only training modu
 
 from __future__ import annotations
 
-import math
-import sys
-from types import TracebackType
-
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 from rich.text import Text
+
+from textgen_core.training.progress_display import ProgressDisplay, fmt
 
 
 def _fmt(value: float | None, spec: str = ".4f") -> str:
-    return "-" if value is None or not math.isfinite(value) else format(value, spec)
+    return fmt(value, spec)
 
 
-class TrainingDisplay:
+class TrainingDisplay(ProgressDisplay):
     def __init__(self, total_steps: int, start_step: int, console: Console | None = None) -> None:
-        self.console = console or Console(stderr=False)
-        self._interactive = self.console.is_terminal
-        self.progress = Progress(
+        super().__init__(
+            console,
             TextColumn("[bold]train"),
             BarColumn(bar_width=28),
             MofNCompleteColumn(),
@@ -35,28 +25,11 @@ class TrainingDisplay:
             TextColumn("val [magenta]{task.fields[val]}"),
             TextColumn("{task.fields[speed]} tok/s"),
             TextColumn("{task.fields[mfu]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=self.console,
-            disable=not self._interactive,
         )
         self.task = self.progress.add_task(
             "train", total=total_steps, completed=start_step,
             loss="-", val="-", speed="-", mfu="",
         )
-
-    def __enter__(self) -> TrainingDisplay:
-        self.progress.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.progress.stop()
 
     def step(self, step: int, loss: float, tokens_per_s: float, mfu: float | None) -> None:
         self.progress.update(
@@ -79,8 +52,4 @@ class TrainingDisplay:
         if sample:
             shown = sample if len(sample) <= 300 else sample[:300] + "…"
             self.console.print(Text(shown.replace("\x1b", "\ufffd"), style="dim"))
-        if not self._interactive:
-            sys.stdout.flush()
-
-    def message(self, text: str, style: str = "") -> None:
-        self.console.print(Text(text, style=style))
+        self._flush_when_piped()

@@ -25,7 +25,15 @@ class Settings:
     train: dict[str, Any]
 
 
-def read_config_file(path: str) -> Settings:
+def read_config_file(
+    path: str,
+    run_keys: tuple[str, ...] = RUN_KEYS,
+    model_fields: tuple[str, ...] = MODEL_FIELDS,
+    train_fields: tuple[str, ...] = TRAIN_FIELDS,
+    family: str = "",
+) -> Settings:
+    """A --config TOML file: run keys and bare model/train settings at the top, or [model] and
+    [train] tables. `family` ("GAN ") names the model family in the unknown-setting errors."""
     file = Path(path)
     if not file.is_file():
         raise ConfigError(f"--config file not found: {path}")
@@ -37,20 +45,20 @@ def read_config_file(path: str) -> Settings:
     train = dict(data.pop("train", {}))
     run: dict[str, Any] = {}
     for key, value in data.items():
-        if key in RUN_KEYS:
+        if key in run_keys:
             run[key] = value
-        elif key in MODEL_FIELDS:
+        elif key in model_fields:
             model[key] = value
-        elif key in TRAIN_FIELDS:
+        elif key in train_fields:
             train[key] = value
         else:
-            raise ConfigError(f"--config {path}: unknown setting {key!r}")
+            raise ConfigError(f"--config {path}: unknown {family}setting {key!r}")
     for key in model:
-        if key not in MODEL_FIELDS:
-            raise ConfigError(f"--config {path}: unknown model setting {key!r}")
+        if key not in model_fields:
+            raise ConfigError(f"--config {path}: unknown {family}model setting {key!r}")
     for key in train:
-        if key not in TRAIN_FIELDS:
-            raise ConfigError(f"--config {path}: unknown train setting {key!r}")
+        if key not in train_fields:
+            raise ConfigError(f"--config {path}: unknown {family}train setting {key!r}")
     return Settings(run, model, train)
 
 

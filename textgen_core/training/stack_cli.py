@@ -16,15 +16,17 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from textgen_core.errors import ConfigError, TextgenError
+from textgen_core.errors import ConfigError
 from textgen_core.models.stack.loading import stack_from_checkpoint
 from textgen_core.models.stack.spec import MODEL_SETTINGS, read_layers_file
+from textgen_core.training import run_rules
 from textgen_core.training.checkpoint import load_checkpoint
+from textgen_core.training.cli_outcome import exit_code, print_summary
 from textgen_core.training.config import COMPILE_MODES, DEVICES
+from textgen_core.training.flags import flag_list
 from textgen_core.training.stack_config import StackTrainConfig
 from textgen_core.training.stack_trainer import StackRunSpec, train_stack
 
-EXIT_INTERRUPTED = 130
 DEFAULT_OUT = Path("models/stack.pt")
 _MODEL_TYPES = {"block_size": int, "n_embd": int, "n_head": int, "dropout": float}
 TRAIN_FIELDS = tuple(f.name for f in fields(StackTrainConfig))
@@ -63,10 +65,6 @@ def _given(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
     return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
 
 
-def _flags(names: list[str]) -> str:
-    return ", ".join("--" + n.replace("_", "-") for n in names)
-
-
 def _fit_warmup(train: dict[str, Any]) -> dict[str, Any]:
     """A short run (--max-iters at or below the default warm-up) gets a tenth of it as warm-up,
     unless the warm-up was set explicitly."""
@@ -82,41 +80,31 @@ def build_spec(args: argparse.Namespace, notes: list[str]) -> StackRunSpec:
     model_flags = _given(args, MODEL_SETTINGS)
     train_flags = _given(args, TRAIN_FIELDS)
     common = dict(out=out, device=args.device, compile=args.compile)
-    if args.resume and args.init_from:
-        raise ConfigError("--resume and --init-from exclude each other (resume continues a run; "
-                          "init-from starts a new one from trained weights)")
+    run_rules.check_resume_or_init(args.resume, args.init_from)
     if (args.resume or args.init_from) and args.layers:
         notes.append(f"--layers {args.layers} is ignored: the layers come from the checkpoint")
     if args.resume:
-        if not out.exists():
-            raise ConfigError(f"--resume: no checkpoint at {out} (use --out to point at it)")
+        run_rules.check_resume_exists(out)
         payload = load_checkpoint(out, kind="stack")
         stack_from_checkpoint(payload)
-        if payload.get("optimizer") is None or "plateau" not in payload.get("train_state", {}):
-            raise ConfigError(f"--resume: {out} holds weights only (no optimizer/RNG state); "
-                              "use --init-from to fine-tune from it")
+        run_rules.check_resumable(out, payload.get("optimizer") is not None
+                                  and "plateau" in payload.get("train_state", {}))
         if model_flags:
-            raise ConfigError(f"--resume keeps the saved model; drop {_flags(sorted(model_flags))}")
+            raise ConfigError(f"--resume keeps the saved model; drop {flag_list(sorted(model_flags))}")
         saved = payload["train_state"]
-        if args.corpus is not None and args.corpus != saved.get("corpus"):
-            raise ConfigError(f"--resume continues on the saved corpus {saved.get('corpus')!r}; "
-                              "use --init-from to fine-tune on another corpus")
+        run_rules.check_resume_corpus(args.corpus, saved)
         train_config = StackTrainConfig.from_dict({**payload["train_config"], **train_flags})
-        if saved["step"] >= train_config.max_iters:
-            raise ConfigError(f"{out} is already at step {saved['step']} of --max-iters "
-                              f"{train_config.max_iters}; raise --max-iters to train further")
+        run_rules.check_steps_left(out, saved["step"], train_config.max_iters)
         return StackRunSpec(train_config=train_config, corpus=saved.get("corpus", "shakespeare"),
                             encoding=saved.get("encoding"), resume_from=payload, **common)
-    if out.exists() and not args.overwrite:
-        raise ConfigError(f"{out} already exists; pass --resume to continue it, --overwrite to "
-                          "replace it, or --out to write elsewhere")
+    run_rules.check_fresh_out(out, args.overwrite)
     corpus = args.corpus or "shakespeare"
     if args.init_from:
         payload = load_checkpoint(args.init_from, kind="stack")
         stack_from_checkpoint(payload)
         if model_flags:
             raise ConfigError(f"--init-from keeps the checkpoint's layers; drop "
-                              f"{_flags(sorted(model_flags))}")
+                              f"{flag_list(sorted(model_flags))}")
         train_config = StackTrainConfig.from_dict(_fit_warmup(train_flags))
         return StackRunSpec(train_config=train_config, corpus=corpus,
                             encoding=args.encoding, init_from=payload,
@@ -133,20 +121,12 @@ def build_spec(args: argparse.Namespace, notes: list[str]) -> StackRunSpec:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console(stderr=True)
-    try:
+
+    def command() -> int:
         notes: list[str] = []
         spec = build_spec(args, notes)
         for note in notes:
             console.print(Text(f"note: {note}", style="yellow"))
-        result = train_stack(spec)
-    except TextgenError as exc:
-        console.print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
-        return 1
-    except KeyboardInterrupt:
-        console.print("interrupted; the last saved checkpoint is intact", style="yellow")
-        return EXIT_INTERRUPTED
-    Console().print(
-        f"saved {spec.out}: step {result.step}, val loss {result.val_loss:.4f} "
-        f"(best {result.best_val_loss:.4f}), {result.tokens_per_s:,.0f} tok/s, "
-        f"{result.train_seconds:.0f} s of training", highlight=False, soft_wrap=True)
-    return EXIT_INTERRUPTED if result.interrupted else 0
+        return print_summary(spec.out, train_stack(spec))
+
+    return exit_code(console, command)

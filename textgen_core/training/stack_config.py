@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from textgen_core.errors import ConfigError
+from textgen_core.training.flags import flag, require_int
 
 
 @dataclass
@@ -36,14 +37,14 @@ class StackTrainConfig:
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_iters", "eval_interval", "eval_iters",
                      "checkpoint_interval", "log_interval"):
-            _require_int(name, getattr(self, name), minimum=1)
+            require_int(name, getattr(self, name), minimum=1)
         for name in ("warmup_iters", "patience", "sample_tokens", "seed"):
-            _require_int(name, getattr(self, name), minimum=0)
+            require_int(name, getattr(self, name), minimum=0)
         for name in ("learning_rate", "min_lr", "weight_decay", "grad_clip"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
                     math.isfinite(value) and value >= 0):
-                raise ConfigError(f"{_flag(name)} must be a finite number >= 0, got {value!r}")
+                raise ConfigError(f"{flag(name)} must be a finite number >= 0, got {value!r}")
         if self.learning_rate == 0:
             raise ConfigError("--learning-rate must be > 0")
         if self.min_lr > self.learning_rate:
@@ -52,7 +53,7 @@ class StackTrainConfig:
         for name in ("beta1", "beta2"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise ConfigError(f"{_flag(name)} must be in [0, 1), got {value!r}")
+                raise ConfigError(f"{flag(name)} must be in [0, 1), got {value!r}")
         if isinstance(self.lr_factor, bool) or not isinstance(self.lr_factor, (int, float)) or not (
                 0 < self.lr_factor <= 1):
             raise ConfigError(f"--lr-factor must be in (0, 1], got {self.lr_factor!r}")
@@ -70,16 +71,6 @@ class StackTrainConfig:
             raise ConfigError(f"{source}: unknown training setting(s): {', '.join(sorted(unknown))}; "
                               f"choose from: {', '.join(f.name for f in fields(cls))}")
         return cls(**data)
-
-
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _require_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        bound = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ConfigError(f"{_flag(name)} must be {bound}, got {value!r}")
 
 
 @dataclass

@@ -32,14 +32,14 @@ from textgen_core.models.stack.spec import LayersFile, StackConfig
 from textgen_core.stack_sampling import generate_stack
 from textgen_core.training.checkpoint import make_checkpoint, remove_stale_temporaries, save_checkpoint
 from textgen_core.training.device import resolve_device, should_compile
+from textgen_core.training.eval_sample import SAMPLE_SEED, sample_text
 from textgen_core.training.evaluation import estimate_loss
 from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_losses, plot_path, read_metrics
 from textgen_core.training.progress import TrainingDisplay
 from textgen_core.training.rng import capture_rng, restore_rng
+from textgen_core.training.run_result import RunResult
 from textgen_core.training.stack_config import Plateau, StackTrainConfig, lr_for_step
-from textgen_core.training.trainer import RunResult, _StopFlag
-
-SAMPLE_SEED = 0
+from textgen_core.training.stop_flag import StopFlag
 
 
 @dataclass
@@ -150,7 +150,7 @@ def train_stack(
                     "tokens_per_s": speed, "train_seconds": state["train_seconds"], "sample": sample})
         plot_losses(read_metrics(log.path), plot_path(out))
 
-    stop = _StopFlag()
+    stop = StopFlag()
     losses: list[float] = []
     speed, smoothed = 0.0, math.nan
     start_step = state["step"]
@@ -202,13 +202,6 @@ def train_stack(
 
 def _sample_text(model: Stack, tokenizer: CharTokenizer, max_new_tokens: int,
                  device: torch.device) -> str:
-    if max_new_tokens == 0:
-        return ""
-    prompt = "\n" if "\n" in tokenizer.chars else tokenizer.chars[0]
-    was_training = model.training
-    model.eval()
-    try:
-        return "".join(generate_stack(model, tokenizer, prompt, max_new_tokens=max_new_tokens,
-                                      temperature=0.8, seed=SAMPLE_SEED, device=device))
-    finally:
-        model.train(was_training)
+    return sample_text(model, tokenizer, max_new_tokens, lambda prompt: generate_stack(
+        model, tokenizer, prompt, max_new_tokens=max_new_tokens, temperature=0.8, seed=SAMPLE_SEED,
+        device=device))

@@ -10,12 +10,8 @@ optimizer, step, RNG and data-generator states).
 from __future__ import annotations
 
 import math
-import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -52,73 +48,23 @@ from textgen_core.training.distributed import (
     shard,
     shutdown,
 )
+from textgen_core.training.eval_sample import SAMPLE_SEED, sample_text
 from textgen_core.training.evaluation import estimate_loss
 from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_losses, plot_path, read_metrics
 from textgen_core.training.mfu import device_peak_flops, flops_per_token
 from textgen_core.training.optimizer import make_optimizer
 from textgen_core.training.progress import TrainingDisplay
 from textgen_core.training.rng import capture_rng, restore_rng
+from textgen_core.training.run_result import RunResult
+from textgen_core.training.run_spec import RunSpec
 from textgen_core.training.schedule import lr_at
 from textgen_core.training.stateful import StatefulBatches, StatefulForward, estimate_stream_loss
-
-SAMPLE_SEED = 0
-
-
-@dataclass
-class RunSpec:
-    """Everything a run needs; `resume_from`/`init_from` are loaded checkpoint dicts."""
-
-    model_config: GPTConfig
-    train_config: TrainConfig
-    corpus: str
-    out: Path
-    encoding: str | None = None
-    device: str = "auto"
-    compile: str = "auto"
-    resume_from: dict[str, Any] | None = None
-    init_from: dict[str, Any] | None = None
-    init_from_path: str | None = None
-
-
-@dataclass
-class RunResult:
-    step: int
-    val_loss: float
-    best_val_loss: float
-    tokens_per_s: float
-    train_seconds: float
-    interrupted: bool = False
-    losses: list[float] = field(default_factory=list)
-    is_main: bool = True  # False on the non-zero ranks of a distributed run
-
-
-class _StopFlag:
-    """First Ctrl-C asks the loop to stop at the next step boundary (then it saves);
-    a second one interrupts at once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    @contextmanager
-    def installed(self) -> Iterator[None]:
-        try:
-            previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: leave Ctrl-C alone
-            yield
-            return
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+from textgen_core.training.stop_flag import StopFlag
 
 
 def train_gpt(
-    spec: RunSpec, display_factory: Callable[[int, int], TrainingDisplay] = TrainingDisplay
+    spec: RunSpec[GPTConfig, TrainConfig],
+    display_factory: Callable[[int, int], TrainingDisplay] = TrainingDisplay,
 ) -> RunResult:
     ctx = init_distributed(spec.device)
     try:
@@ -128,7 +74,9 @@ def train_gpt(
 
 
 def _train(
-    spec: RunSpec, display_factory: Callable[[int, int], TrainingDisplay], ctx: DistContext
+    spec: RunSpec[GPTConfig, TrainConfig],
+    display_factory: Callable[[int, int], TrainingDisplay],
+    ctx: DistContext,
 ) -> RunResult:
     tc, out = spec.train_config, spec.out
     device = resolve_device(spec.device)
@@ -245,7 +193,7 @@ def _train(
                     "sample": sample})
         plot_losses(read_metrics(log.path), plot_path(out))
 
-    stop = _StopFlag()
+    stop = StopFlag()
     losses: list[float] = []
     speed, smoothed = 0.0, math.nan
     start_step = state["step"]
@@ -317,18 +265,9 @@ def _train(
 
 
 def _sample_text(model: GPT, tokenizer: CharTokenizer, max_new_tokens: int, device: torch.device) -> str:
-    if max_new_tokens == 0:
-        return ""
     from textgen_core.sampling import generate
 
-    prompt = "\n" if "\n" in tokenizer.chars else tokenizer.chars[0]
-    was_training = model.training
-    model.eval()
-    try:
-        pieces = generate(
-            model, tokenizer, prompt, max_new_tokens=max_new_tokens, temperature=0.8,
-            top_k=None, top_p=None, repetition_penalty=1.0, seed=SAMPLE_SEED, device=device,
-        )
-        return "".join(pieces)
-    finally:
-        model.train(was_training)
+    return sample_text(model, tokenizer, max_new_tokens, lambda prompt: generate(
+        model, tokenizer, prompt, max_new_tokens=max_new_tokens, temperature=0.8,
+        top_k=None, top_p=None, repetition_penalty=1.0, seed=SAMPLE_SEED, device=device,
+    ))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from runtime.tokenizer import CharTokenizer, tokenizer_from_dict
-from textgen_core.errors import CheckpointError, ConfigError, TokenizerError
+from textgen_core.errors import CheckpointError
+from textgen_core.models.checkpoint_checks import load_weights, metadata_errors, require_kind
 from textgen_core.models.gpt import GPT
 from textgen_core.models.loading import gpt_from_checkpoint
 from textgen_core.models.stack.model import Stack
@@ -15,22 +16,15 @@ from textgen_core.training.checkpoint import load_checkpoint
 
 def stack_from_checkpoint(payload: dict[str, Any]) -> tuple[Stack, CharTokenizer]:
     """The stack (on CPU, eval mode) and tokenizer stored in `payload`."""
-    if payload.get("kind") != "stack":
-        raise CheckpointError(f"expected a 'stack' checkpoint, got {payload.get('kind')!r}")
-    try:
+    require_kind(payload, "stack")
+    with metadata_errors():
         config = StackConfig.from_dict(dict(payload["model_config"]))
         tokenizer = tokenizer_from_dict(payload["tokenizer"])
-    except (ConfigError, TokenizerError, TypeError) as exc:
-        raise CheckpointError(f"checkpoint metadata is invalid: {exc}") from None
     if tokenizer.vocab_size != config.vocab_size:
         raise CheckpointError(f"checkpoint tokenizer has {tokenizer.vocab_size} tokens but the "
                               f"model expects {config.vocab_size}")
     model = Stack(config)
-    try:
-        model.load_state_dict(payload["model"])
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint weights do not fit the layers: {first[:200]}") from None
+    load_weights(model, payload["model"], what="the layers")
     model.eval()
     return model, tokenizer
 

@@ -1,24 +1,28 @@
 """Sampling from a TorchScript export, only when the user trusts the file.
 
 `torch.jit.load` executes code stored in the file, so a TorchScript model from a stranger can do
-anything the user can. The chat opens one only with `--trust-torchscript`; torch is imported
-here, on that path alone, so the ONNX runtime stays torch-free. The file has no key/value cache:
-each step recomputes the window (the decode loop's `past` is the list of ids already read).
+anything the user can. The chat imports this module only with `--trust-torchscript` (the gate is
+runtime/torchscript_trust.py), which keeps torch out of the ONNX runtime. The file has no key/value
+cache: each step recomputes the window (the decode loop's `past` is the list of ids already read).
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from export.torchscript_file import TORCHSCRIPT_FORMAT
 from runtime.decode import decode
 from runtime.errors import ModelFileError
 from runtime.generator import start_ids
 from runtime.sampler import SamplingSettings, validate_max_new_tokens
 from runtime.tokenizer import tokenizer_from_dict
+from runtime.torchscript_trust import require_trusted
 from runtime.yoke_spec import parse_yoke
 from runtime.yoke_state import StatefulPast, carrier, stateful_forward
 
@@ -26,21 +30,9 @@ from runtime.yoke_state import StatefulPast, carrier, stateful_forward
 class TorchScriptGenerator:
     def __init__(self, path: str | Path, trusted: bool = False) -> None:
         path = Path(path)
-        if not trusted:
-            raise ModelFileError(
-                f"{path} is a TorchScript file, which runs code when loaded; pass "
-                "--trust-torchscript if you trust its origin, or export to ONNX instead"
-            )
-        if not path.is_file():
-            raise ModelFileError(f"model file not found: {path}")
-        try:
-            import torch
-        except ImportError:
-            raise ModelFileError("TorchScript files need PyTorch installed; use the ONNX file") from None
+        require_trusted(path, trusted)
         files = {"textgen.json": "", "tokenizer.json": "", "model_config.json": ""}
         try:
-            import warnings
-
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # torch.jit is deprecated in recent torch
                 self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
@@ -50,9 +42,8 @@ class TorchScriptGenerator:
         except Exception as exc:  # torch.jit raises many types for foreign or damaged files
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise ModelFileError(f"{path}: not a textgen TorchScript file ({first})") from None
-        if header.get("format") != "textgen-torchscript" or header.get("kind") != "gpt":
+        if header.get("format") != TORCHSCRIPT_FORMAT or header.get("kind") != "gpt":
             raise ModelFileError(f"{path}: not a textgen TorchScript GPT file")
-        self._torch = torch
         self.block_size = int(self.config["block_size"])
         self.vocab_size = self.tokenizer.vocab_size
         try:
@@ -64,15 +55,15 @@ class TorchScriptGenerator:
 
     def _forward(self, ids: Sequence[int], past: list[int]) -> tuple[np.ndarray, list[int]]:
         window = list(past) + list(ids)
-        with self._torch.inference_mode():
-            logits = self.module(self._torch.tensor([window], dtype=self._torch.long))
+        with torch.inference_mode():
+            logits = self.module(torch.tensor([window], dtype=torch.long))
         return logits[0, -1].float().numpy(), window
 
     def _forward_stateful(self, ids: Sequence[int], past: list[int], state: object
                           ) -> tuple[np.ndarray, list[int], object]:
         window = list(past) + list(ids)
-        with self._torch.inference_mode():
-            logits, rows = self.module(self._torch.tensor([window], dtype=self._torch.long), state)
+        with torch.inference_mode():
+            logits, rows = self.module(torch.tensor([window], dtype=torch.long), state)
         return logits[0, -1].float().numpy(), window, rows[:, -len(ids):]
 
     def generate(self, prompt: str, max_new_tokens: int = 200, temperature: float = 0.8,
@@ -83,7 +74,7 @@ class TorchScriptGenerator:
         ids = start_ids(self.tokenizer, prompt)
         if self.state_size:
             def empty() -> StatefulPast:
-                return StatefulPast([], self._torch.zeros(1, self.state_size))
+                return StatefulPast([], torch.zeros(1, self.state_size))
 
             tokens = decode(ids, block_size=self.block_size,
                             forward=stateful_forward(self._forward_stateful), empty_past=empty,

@@ -1,0 +1,47 @@
+"""The rules every training command line (GPT, GAN, stack) follows before a run starts:
+--resume and --init-from exclude each other, a fresh run replaces a checkpoint only when asked,
+and a resumed run continues a checkpoint that holds a whole run, on its own corpus, with steps
+left to take. Each rule raises a ConfigError that says what to do instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textgen_core.errors import ConfigError
+
+
+def check_resume_or_init(resume: bool, init_from: str | None) -> None:
+    if resume and init_from:
+        raise ConfigError("--resume and --init-from exclude each other (resume continues a run; "
+                          "init-from starts a new one from trained weights)")
+
+
+def check_fresh_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not overwrite:
+        raise ConfigError(f"{out} already exists; pass --resume to continue it, --overwrite to "
+                          "replace it, or --out to write elsewhere")
+
+
+def check_resume_exists(out: Path) -> None:
+    if not out.exists():
+        raise ConfigError(f"--resume: no checkpoint at {out} (use --out to point at it)")
+
+
+def check_resumable(out: Path, holds_run_state: bool) -> None:
+    """`holds_run_state`: the checkpoint has the optimizer and RNG state a resumed run needs."""
+    if not holds_run_state:
+        raise ConfigError(f"--resume: {out} holds weights only (no optimizer/RNG state); "
+                          "use --init-from to fine-tune from it")
+
+
+def check_resume_corpus(corpus: str | None, saved_state: dict[str, Any]) -> None:
+    if corpus is not None and corpus != saved_state.get("corpus"):
+        raise ConfigError(f"--resume continues on the saved corpus {saved_state.get('corpus')!r}; "
+                          "use --init-from to fine-tune on another corpus")
+
+
+def check_steps_left(out: Path, step: int, max_iters: int) -> None:
+    if step >= max_iters:
+        raise ConfigError(f"{out} is already at step {step} of --max-iters {max_iters}; "
+                          "raise --max-iters to train further")
