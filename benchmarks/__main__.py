@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", choices=[b.name for b in BENCHMARKS],
                         help="run only this benchmark (repeatable)")
-    parser.add_argument("--new-tokens", type=int, default=200, help="tokens sampled per timing")
+    parser.add_argument("--new-tokens", type=int, default=500,
+                        help="tokens sampled per timing (500: nanoGPT's sample.py default)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer repeats and sizes: a smoke run, not numbers to quote")
     args = parser.parse_args(argv)
