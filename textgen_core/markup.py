@@ -5,14 +5,13 @@ if missing). Without `--html` the coloured text is printed to the terminal."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
 from rich.text import Text
 
+from runtime.atomic_file import atomic_file
 from runtime.errors import MarkupError, TextgenError
 from runtime.markup.copy_index import DEFAULT_MIN_RUN, CopyIndex, Markup, validate_min_run
 from runtime.markup.render import terminal_legend, to_html, to_terminal
@@ -39,15 +38,9 @@ def write_html(path: str | Path, page: str) -> Path:
     """Write atomically: the file is the old page or the whole new one, never a part."""
     path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+        with atomic_file(path) as f:
+            f.write(page.encode("utf-8"))
     except OSError as exc:
-        raise MarkupError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(page)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise MarkupError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 

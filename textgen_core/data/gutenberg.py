@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -24,6 +23,7 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
+from runtime.atomic_file import atomic_file
 from textgen_core.data.cache import cache_dir
 from textgen_core.data.gutenberg_clean import header_field, strip_gutenberg
 from textgen_core.data.gutenberg_collections import COLLECTIONS
@@ -212,15 +212,7 @@ def _raw_dir() -> Path:
 def _atomic_write(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise CorpusError(f"cannot write to the cache folder {path.parent}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
+        with atomic_file(path) as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise CorpusError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise CorpusError(f"cannot write {path} in the cache: {exc.strerror or exc}") from None

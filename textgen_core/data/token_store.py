@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from runtime.atomic_file import atomic_file
 from runtime.tokenizer import CharTokenizer
 from textgen_core.data.cache import cache_dir
 from textgen_core.data.corpus import Corpus, iter_corpus_text
@@ -103,20 +102,10 @@ def _encode_to_disk(
             )
     dtype = np.uint16 if tokenizer.vocab_size <= np.iinfo(np.uint16).max else np.uint32
     lookup = _code_point_lookup(tokenizer)
-    fd, tmp = tempfile.mkstemp(prefix=f".{bin_path.name}.", dir=bin_path.parent)
-    moved = False
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for _, chunk in iter_corpus_text(corpus):
-                code_points = np.frombuffer(chunk.encode("utf-32-le"), dtype=np.uint32)
-                out.write(lookup[code_points].astype(dtype).tobytes())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, bin_path)
-        moved = True
-    finally:
-        if not moved:  # an error or Ctrl-C mid-encoding: leave no partial token file behind
-            Path(tmp).unlink(missing_ok=True)
+    with atomic_file(bin_path) as out:  # an error or Ctrl-C mid-encoding leaves no partial file
+        for _, chunk in iter_corpus_text(corpus):
+            code_points = np.frombuffer(chunk.encode("utf-32-le"), dtype=np.uint32)
+            out.write(lookup[code_points].astype(dtype).tobytes())
     num_train = int(num_chars * TRAIN_FRACTION)
     return {
         "version": STORE_VERSION,
@@ -140,9 +129,5 @@ def _code_point_lookup(tokenizer: CharTokenizer) -> np.ndarray:
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, ensure_ascii=False)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_file(path) as f:
+        f.write(json.dumps(data, ensure_ascii=False).encode("utf-8"))
