@@ -24,6 +24,7 @@ from export.stateful_parity import stateful_onnx_parity
 from export.torchscript_export import export_gpt_torchscript, torchscript_parity
 from runtime.errors import TextgenError
 from runtime.tokenizer import CharTokenizer
+from runtime.window import roll_limit
 from textgen_core.models.gpt import GPT
 from textgen_core.models.loading import gpt_from_checkpoint
 from textgen_core.training.checkpoint import load_checkpoint
@@ -103,6 +104,9 @@ def export_checkpoint(checkpoint: str, fmt: str, out: str | None = None,
         report(f"  max |Δlogits| vs torch: {parity.max_abs_diff_no_past:.2e} without past, "
                f"{parity.max_abs_diff_with_past:.2e} with past, {parity.max_abs_diff_batch:.2e} "
                f"batch of 2 (limit {FP32_TOLERANCE:.0e})")
+        if model.config.rotary:
+            report(f"  rotary positions {roll_limit(model.config.block_size)}+ (a rolled cache): "
+                   f"{parity.max_abs_diff_far_positions:.2e}")
         if state_diff is not None:
             report(f"  stateful yoke: max |Δ| of logits and yoke_state_out with a nonzero "
                    f"yoke_state {state_diff:.2e}")

@@ -2,8 +2,10 @@
 
 Inputs:  input_ids [b, s] int64, past_key_values.{i}.key|value [b, h, p, d] float32 (p may be 0)
 Outputs: logits [b, s, V] float32, present.{i}.key|value [b, h, p+s, d] float32
-A stateful yoke adds the input yoke_state [b, H] (the window's state) and the output
-yoke_state_out [b, s, H] (the yoke's activation at every position; textgen_core/models/yoke.py).
+A rotary model adds the input position_ids [b, s] int64: where the new tokens sit, p, p+1, ...
+until the sampler rolls its cache (runtime/window.py), more after. A stateful yoke adds the
+input yoke_state [b, H] (the window's state) and the output yoke_state_out [b, s, H] (the
+yoke's activation at every position; textgen_core/models/yoke.py).
 b, s and p are dynamic. The tokenizer, model config and format version ride in metadata_props,
 so the .onnx file alone is enough to sample.
 """
@@ -35,11 +37,11 @@ from textgen_core.models.gpt import GPT
 OPSET = 18
 
 
-def input_names(n_layer: int, stateful: bool = False) -> list[str]:
+def input_names(n_layer: int, stateful: bool = False, rotary: bool = False) -> list[str]:
     names = ["input_ids"]
     for i in range(n_layer):
         names += [f"past_key_values.{i}.key", f"past_key_values.{i}.value"]
-    return [*names, "yoke_state"] if stateful else names
+    return names + ["position_ids"] * rotary + ["yoke_state"] * stateful
 
 
 def output_names(n_layer: int, stateful: bool = False) -> list[str]:
@@ -50,38 +52,26 @@ def output_names(n_layer: int, stateful: bool = False) -> list[str]:
 
 
 class _FlatCacheGPT(nn.Module):
-    """The GPT with its cache flattened into positional tensors, as ONNX wants them."""
+    """The GPT with its cache flattened into positional tensors, as ONNX wants them, and the
+    inputs only some models have (position_ids: rotary; yoke_state: a stateful yoke) in `extra`,
+    in that order. A stateful yoke's activations are the last output."""
 
     def __init__(self, model: GPT) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: Tensor, past: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
-        pairs = [(past[2 * i], past[2 * i + 1]) for i in range(len(past) // 2)]
-        logits, _, present = self.model(input_ids, past_key_values=pairs)
-        flat: list[Tensor] = [logits]
-        for k, v in present:
-            flat += [k, v]
-        return tuple(flat)
-
-
-class _FlatCacheStatefulGPT(nn.Module):
-    """The same, with the stateful yoke's state as the last input and its activations as the
-    last output."""
-
-    def __init__(self, model: GPT) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids: Tensor, past: tuple[Tensor, ...], yoke_state: Tensor
+    def forward(self, input_ids: Tensor, past: tuple[Tensor, ...], extra: tuple[Tensor, ...] = ()
                 ) -> tuple[Tensor, ...]:
+        config = self.model.config
+        positions = extra[0] if config.rotary else None
+        state = extra[-1] if config.yoke_state_size else None
         pairs = [(past[2 * i], past[2 * i + 1]) for i in range(len(past) // 2)]
         logits, _, present, hidden = self.model.forward_stateful(
-            input_ids, yoke_state, past_key_values=pairs)
+            input_ids, state, past_key_values=pairs, positions=positions)
         flat: list[Tensor] = [logits]
         for k, v in present:
             flat += [k, v]
-        return (*flat, hidden)
+        return (*flat, hidden) if state is not None else tuple(flat)
 
 
 def export_gpt_onnx(model: GPT, tokenizer: CharTokenizer, path: str | Path) -> Path:
@@ -99,19 +89,23 @@ def export_gpt_onnx(model: GPT, tokenizer: CharTokenizer, path: str | Path) -> P
     past = torch.export.Dim("past", min=0, max=config.block_size)
     dynamic_shapes = ({0: batch, 1: seq}, tuple({0: batch, 2: past} for _ in example_past))
     state_size = config.yoke_state_size
-    wrapper: nn.Module = _FlatCacheGPT(model)
-    example_inputs: tuple = (example_ids, example_past)
+    extra: tuple[Tensor, ...] = ()
+    extra_shapes: tuple[dict, ...] = ()
+    if config.rotary:  # where the new tokens sit; the runtime counts on past a rolled cache
+        extra, extra_shapes = (torch.arange(2).view(1, 2) + past_len,), ({0: batch, 1: seq},)
     if state_size:
-        wrapper = _FlatCacheStatefulGPT(model)
-        example_inputs = (*example_inputs, torch.zeros((1, state_size)))
-        dynamic_shapes = (*dynamic_shapes, {0: batch})
+        extra, extra_shapes = (*extra, torch.zeros((1, state_size))), (*extra_shapes, {0: batch})
+    example_inputs: tuple = (example_ids, example_past)
+    if extra:  # an empty tuple input confuses torch.export's dynamic-shape check
+        example_inputs, dynamic_shapes = (*example_inputs, extra), (*dynamic_shapes, extra_shapes)
     with warnings.catch_warnings():
         # The exporter reports that equal dims share one symbol, which is what we want.
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            wrapper,
+            _FlatCacheGPT(model),
             example_inputs,
-            input_names=input_names(config.n_layer, stateful=bool(state_size)),
+            input_names=input_names(config.n_layer, stateful=bool(state_size),
+                                    rotary=config.rotary),
             output_names=output_names(config.n_layer, stateful=bool(state_size)),
             dynamic_shapes=dynamic_shapes,
             opset_version=OPSET,
@@ -132,7 +126,7 @@ def _rename_dims(proto: onnx.ModelProto) -> None:
     """Give the dynamic dimensions the contract's names (the exporter names them s0, s1, ...)."""
     for value in list(proto.graph.input) + list(proto.graph.output):
         dims = value.type.tensor_type.shape.dim
-        if value.name in ("input_ids", "logits", "yoke_state_out"):
+        if value.name in ("input_ids", "position_ids", "logits", "yoke_state_out"):
             names = {0: "batch", 1: "sequence"}
         elif value.name == "yoke_state":
             names = {0: "batch"}

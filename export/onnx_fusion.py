@@ -9,6 +9,9 @@ the past cache as (b, h, p, d), applies the causal mask offset by the past lengt
 (`unidirectional=1`) and returns the extended cache in the contract's layout. The erf-based GELU
 (five nodes) becomes `com.microsoft.Gelu`.
 
+A rotary model's queries and keys come rotated out of a second Split (textgen_core/models/gpt.py);
+the fused node takes them as they are, so positions keep their meaning.
+
 The rewrite matches the graph by its interface names (`present.{i}.key|value` are Concats of the
 past and the new keys/values), touches a layer only when the whole pattern is there, and is then
 checked against the unfused graph on random inputs; if anything disagrees the unfused graph is
@@ -84,8 +87,12 @@ def _attention_layer(g: _Graph, layer: int, n_head: int):
         if reshape is None:
             return None
         sources.append(reshape.input[0])
+    # The split of the projection into (q, k, v), or, in a rotary model, of the rotated rows
+    # into (q, k) with v split off before the rotation.
     split = g.producer.get(sources[0])
-    if split is None or split.op_type != "Split" or list(split.output[1:]) != sources:
+    if split is None or split.op_type != "Split" or list(split.output[1:2]) != sources[:1]:
+        return None
+    if len(split.output) not in (2, 3) or list(split.output[2:]) not in ([], sources[1:]):
         return None
     # The attention output: probabilities @ present value, back to (b, h*d) rows for c_proj.
     users = [n for n in g.consumers.get(concat_v.output[0], []) if n.op_type == "MatMul"]
@@ -222,6 +229,8 @@ def _random_feed(proto: onnx.ModelProto, vocab_size: int, block_size: int) -> di
         dims = value.type.tensor_type.shape.dim
         if value.name == "input_ids":
             feed[value.name] = rng.integers(0, vocab_size, (2, new), dtype=np.int64)
+        elif value.name == "position_ids":  # as after a rolled cache: beyond the past's length
+            feed[value.name] = np.tile(np.arange(new, dtype=np.int64) + 3 * block_size, (2, 1))
         elif len(dims) == 4:
             feed[value.name] = rng.standard_normal((2, dims[1].dim_value, past, dims[3].dim_value),
                                                    dtype=np.float32)

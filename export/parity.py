@@ -10,6 +10,7 @@ import onnxruntime as ort
 import torch
 
 from export.errors import ExportMismatchError
+from runtime.window import roll_limit
 from textgen_core.models.gpt import GPT
 
 FP32_TOLERANCE = 1e-4
@@ -20,10 +21,12 @@ class ParityReport:
     max_abs_diff_no_past: float
     max_abs_diff_with_past: float
     max_abs_diff_batch: float
+    max_abs_diff_far_positions: float = 0.0  # rotary: positions as after many rolls
 
     @property
     def worst(self) -> float:
-        return max(self.max_abs_diff_no_past, self.max_abs_diff_with_past, self.max_abs_diff_batch)
+        return max(self.max_abs_diff_no_past, self.max_abs_diff_with_past, self.max_abs_diff_batch,
+                   self.max_abs_diff_far_positions)
 
 
 def open_session(path: str | Path) -> ort.InferenceSession:
@@ -32,18 +35,36 @@ def open_session(path: str | Path) -> ort.InferenceSession:
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def run_onnx(session: ort.InferenceSession, ids: np.ndarray, past: list[np.ndarray] | None,
-             n_layer: int, n_head: int, head_size: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    if past is None:
-        past = [np.zeros((ids.shape[0], n_head, 0, head_size), np.float32)] * (2 * n_layer)
+def onnx_feed(session: ort.InferenceSession, ids: np.ndarray, past: list[np.ndarray],
+              position: int | None = None, state: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The inputs of one call: ids, the flat cache, and what the graph also takes: a rotary
+    model's position_ids (from `position`, by default right after the past) and a stateful
+    yoke's state (`state`, by default zero: a first window)."""
     feed = {"input_ids": ids.astype(np.int64)}
-    for i in range(n_layer):
+    for i in range(len(past) // 2):
         feed[f"past_key_values.{i}.key"] = past[2 * i]
         feed[f"past_key_values.{i}.value"] = past[2 * i + 1]
     for arg in session.get_inputs():
-        if arg.name == "yoke_state":  # a stateful yoke, read here as the first window (zero state)
-            feed[arg.name] = np.zeros((ids.shape[0], arg.shape[1]), np.float32)
-    outputs = session.run(None, feed)
+        if arg.name == "yoke_state":
+            feed[arg.name] = (np.zeros((ids.shape[0], arg.shape[1]), np.float32) if state is None
+                              else state)
+        elif arg.name == "position_ids":
+            start = past[0].shape[2] if position is None else position
+            feed[arg.name] = np.tile(np.arange(start, start + ids.shape[1]), (ids.shape[0], 1))
+    return feed
+
+
+def empty_past(batch: int, n_layer: int, n_head: int, head_size: int) -> list[np.ndarray]:
+    return [np.zeros((batch, n_head, 0, head_size), np.float32)] * (2 * n_layer)
+
+
+def run_onnx(session: ort.InferenceSession, ids: np.ndarray, past: list[np.ndarray] | None,
+             n_layer: int, n_head: int, head_size: int, position: int | None = None
+             ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Logits and cache of one call (see `onnx_feed`)."""
+    if past is None:
+        past = empty_past(ids.shape[0], n_layer, n_head, head_size)
+    outputs = session.run(None, onnx_feed(session, ids, past, position))
     return outputs[0], outputs[1 : 1 + 2 * n_layer]
 
 
@@ -65,7 +86,15 @@ def onnx_parity(model: GPT, onnx_path: str | Path, seed: int = 0) -> ParityRepor
     first_b, past_b = run_onnx(session, ids[:, :split].numpy(), None, *shape)
     second_b, _ = run_onnx(session, ids[:, split:].numpy(), past_b, *shape)
     batch = np.concatenate([first_b, second_b], axis=1)
+    far = 0.0
+    if c.rotary:  # where a rolled cache reads: far beyond the window, as the runtime counts
+        start = roll_limit(c.block_size)
+        with torch.inference_mode():
+            shifted = model(ids[:1], positions=torch.arange(length) + start)[0].float().numpy()
+        got, _ = run_onnx(session, ids[:1].numpy(), None, *shape, position=start)
+        far = float(np.abs(got - shifted).max())
     return ParityReport(
+        max_abs_diff_far_positions=far,
         max_abs_diff_no_past=float(np.abs(whole - expected[:1]).max()),
         max_abs_diff_with_past=float(np.abs(cached - expected[:1]).max()),
         max_abs_diff_batch=float(np.abs(batch - expected).max()),

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from export.parity import open_session
+from export.parity import empty_past, onnx_feed, open_session
 from textgen_core.models.gpt import GPT
 
 
@@ -20,12 +20,8 @@ def _run(session, ids: np.ndarray, past: list[np.ndarray] | None, state: np.ndar
          model: GPT) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
     c = model.config
     if past is None:
-        past = [np.zeros((ids.shape[0], c.n_head, 0, c.head_size), np.float32)] * (2 * c.n_layer)
-    feed = {"input_ids": ids.astype(np.int64), "yoke_state": state}
-    for i in range(c.n_layer):
-        feed[f"past_key_values.{i}.key"] = past[2 * i]
-        feed[f"past_key_values.{i}.value"] = past[2 * i + 1]
-    outputs = session.run(None, feed)
+        past = empty_past(ids.shape[0], c.n_layer, c.n_head, c.head_size)
+    outputs = session.run(None, onnx_feed(session, ids, past, state=state))
     names = [o.name for o in session.get_outputs()]
     rows = outputs[names.index("yoke_state_out")]
     present = [outputs[names.index(f"present.{i}.{p}")] for i in range(c.n_layer)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from runtime.sampler import SamplingSettings, sample_next
-from runtime.window import keep_after_slide, prompt_window
+from runtime.window import RollingPast, keep_after_slide, prompt_window, roll_limit
 
 Forward = Callable[[Sequence[int], Any], tuple[np.ndarray, Any]]
 
@@ -33,7 +33,9 @@ def decode(
 
     `carry(past, start)`, for models with a recurrent state (runtime/yoke_state.py), returns
     what a new window begins with, given the old window's `past` and the position in the old
-    window where the new one starts; without it every window begins with `empty_past()`."""
+    window where the new one starts; without it every window begins with `empty_past()`.
+    When `empty_past()` is a `RollingPast` (a rotary model), a full window rolls instead of
+    sliding (runtime/window.py)."""
     rng = np.random.default_rng(seed)
     context = list(prompt_ids)
     cached = prompt_window(len(context), block_size)
@@ -47,13 +49,19 @@ def decode(
             _, chunk_past = forward(context[begin:end], first_past)
             first_past = carry(chunk_past, end - begin)
     logits, past = forward(context[-cached:], first_past)
+    rolls = carry is None and isinstance(first_past, RollingPast)
     for produced in range(1, max_new_tokens + 1):
         token = sample_next(logits, settings, rng, context[-cached:])
         context.append(token)
         yield token
         if produced == max_new_tokens:
             return
-        if cached + 1 > block_size:
+        if cached + 1 > block_size and rolls and past.position < roll_limit(block_size):
+            # The same window a slide would re-read: the cache keeps keep - 1 positions and
+            # the new token is read after them.
+            cached = keep_after_slide(block_size)
+            logits, past = forward([token], past.rolled(block_size + 1 - cached))
+        elif cached + 1 > block_size:
             keep = keep_after_slide(block_size)
             # The new window starts `cached + 1 - keep` positions into the old one.
             fresh = empty_past() if carry is None else carry(past, cached + 1 - keep)

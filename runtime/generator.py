@@ -11,6 +11,7 @@ from runtime.decode import decode
 from runtime.model_file import OnnxGPT
 from runtime.sampler import SamplingSettings, validate_max_new_tokens
 from runtime.tokenizer import CharTokenizer
+from runtime.window import RollingPast
 from runtime.yoke_state import StatefulPast, carrier, stateful_forward
 
 
@@ -34,6 +35,11 @@ class TextGenerator:
         logits, present = self.model.forward(np.asarray([ids], dtype=np.int64), past)
         return logits[0, -1], present
 
+    def _forward_rolling(self, ids: Sequence[int], past: RollingPast) -> tuple[np.ndarray, RollingPast]:
+        logits, present = self.model.forward(np.asarray([ids], dtype=np.int64), past.cache,
+                                             past.position)
+        return logits[0, -1], RollingPast(present, past.position + len(ids))
+
     def generate(
         self,
         prompt: str,
@@ -55,6 +61,10 @@ class TextGenerator:
                             empty_past=self._empty_stateful, settings=settings,
                             max_new_tokens=max_new_tokens, seed=seed,
                             carry=carrier(self.model.empty_past))
+        elif self.model.shape.rotary:  # the cache rolls when the window is full
+            tokens = decode(ids, block_size=self.block_size, forward=self._forward_rolling,
+                            empty_past=lambda: RollingPast(self.model.empty_past()),
+                            settings=settings, max_new_tokens=max_new_tokens, seed=seed)
         else:
             tokens = decode(ids, block_size=self.block_size, forward=self._forward,
                             empty_past=self.model.empty_past, settings=settings,

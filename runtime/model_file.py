@@ -8,7 +8,7 @@ static) sizes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ class GPTShape:
     block_size: int
     vocab_size: int
     state_size: int = 0  # width of the stateful yoke's state (input yoke_state), 0 without one
+    rotary: bool = False  # rotary positions: the graph takes position_ids, the cache can roll
 
 
 def _shape(path: Path, config: dict[str, Any], tokenizer: CharTokenizer) -> GPTShape:
@@ -46,14 +47,17 @@ def _shape(path: Path, config: dict[str, Any], tokenizer: CharTokenizer) -> GPTS
         yoke = parse_yoke(config.get("yoke", ""), shape.n_layer)
     except ValueError as exc:
         raise fail(path, f"its model config has an invalid yoke ({exc})") from None
-    if yoke is not None and yoke.stateful:
-        shape = GPTShape(shape.n_layer, shape.n_head, shape.head_size, shape.block_size,
-                         shape.vocab_size, state_size=yoke.hidden)
-    return shape
+    positions = config.get("positions", "learned")  # files from before rotary have none
+    if positions not in ("rotary", "learned"):
+        raise fail(path, f"its model config has unknown positions {positions!r}")
+    return replace(shape, state_size=yoke.hidden if yoke is not None and yoke.stateful else 0,
+                   rotary=positions == "rotary")
 
 
 def _ports(shape: GPTShape) -> tuple[dict[str, Port], dict[str, Port]]:
     inputs = {"input_ids": Port(INT64, 2)}
+    if shape.rotary:
+        inputs["position_ids"] = Port(INT64, 2)
     outputs = {"logits": Port(FLOAT, 3, {2: shape.vocab_size})}
     for i in range(shape.n_layer):
         for part in ("key", "value"):
@@ -105,15 +109,29 @@ class OnnxGPT:
         return [np.zeros((batch_size, s.n_head, 0, s.head_size), np.float32)
                 for _ in self._past_names]
 
-    def forward(self, ids: np.ndarray, past: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def forward(self, ids: np.ndarray, past: list[np.ndarray], position: int | None = None
+                ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Logits (b, s, V) for `ids` (b, s) after the cached `past`, and the extended cache.
-        A stateful yoke model reads the window with a zero state (no earlier window)."""
-        feed = {"input_ids": np.ascontiguousarray(ids, dtype=np.int64)}
-        feed.update(zip(self._past_names, past, strict=True))
-        if self.shape.state_size:
-            feed["yoke_state"] = self.empty_state(len(ids))
-        outputs = self.session.run(self._output_names, feed)
+        `position`: where ids[:, 0] sits, by default right after the past; a rotary model's
+        rolled cache (runtime/window.py) is shorter than that. A stateful yoke model reads the
+        window with a zero state (no earlier window)."""
+        outputs = self.session.run(self._output_names, self._feed(ids, past, position))
         return outputs[0], outputs[1:]
+
+    def _feed(self, ids: np.ndarray, past: list[np.ndarray], position: int | None = None,
+              state: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        feed = {"input_ids": ids}
+        # A rolled cache is a view with gaps between rows; onnxruntime wants whole arrays.
+        feed.update(zip(self._past_names, map(np.ascontiguousarray, past), strict=True))
+        if self.shape.rotary:
+            start = past[0].shape[2] if position is None else position
+            feed["position_ids"] = np.broadcast_to(
+                np.arange(start, start + ids.shape[1], dtype=np.int64), ids.shape).copy()
+        if self.shape.state_size:
+            feed["yoke_state"] = (self.empty_state(len(ids)) if state is None
+                                  else np.ascontiguousarray(state, dtype=np.float32))
+        return feed
 
     def empty_state(self, batch_size: int = 1) -> np.ndarray:
         return np.zeros((batch_size, self.shape.state_size), np.float32)
@@ -123,8 +141,6 @@ class OnnxGPT:
     ) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
         """`forward` of a stateful yoke model with the window's state (b, H), also returning the
         yoke's activation of every position (b, s, H) (see runtime/yoke_state.py)."""
-        feed = {"input_ids": np.ascontiguousarray(ids, dtype=np.int64),
-                "yoke_state": np.ascontiguousarray(state, dtype=np.float32)}
-        feed.update(zip(self._past_names, past, strict=True))
-        outputs = self.session.run([*self._output_names, "yoke_state_out"], feed)
+        outputs = self.session.run([*self._output_names, "yoke_state_out"],
+                                   self._feed(ids, past, state=state))
         return outputs[0], outputs[1:-1], outputs[-1]

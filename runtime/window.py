@@ -1,16 +1,32 @@
 """How a sampler keeps going once the context window is full.
 
-Positions are learned absolute embeddings, so cached keys/values cannot simply be shifted. When the
-next token would not fit, the sampler drops the cache and re-reads the most recent
-`keep_after_slide(block_size)` tokens in one call, then continues with the cache. Keeping 3/4 of
-the window leaves every re-read with a long context while costing one prefill per block_size/4
-new tokens instead of one full recomputation per token (what nanoGPT's sampler does).
+Either way the window keeps its most recent `keep_after_slide(block_size)` tokens (3/4 of it), so
+the model always reads a long context, and the next block_size/4 tokens are cached steps:
 
-Both samplers (torch in `textgen_core.sampling`, numpy in `runtime.generator`) use these two
-functions, so they see the same context at every step and greedy decoding agrees token for token.
+- roll (rotary positions): attention depends only on the distance between tokens, so the cached
+  keys/values stay valid. The sampler drops the oldest block_size/4 positions from the cache and
+  goes on counting positions. No token is read twice; a window slide costs a slice of the cache.
+- slide (learned absolute positions, and stateful yokes whose state belongs to a window): the
+  cached keys/values embed their positions, so the sampler drops the cache and re-reads the kept
+  tokens in one call. That is one prefill of 3/4 of the window per block_size/4 new tokens, instead
+  of nanoGPT's full recomputation per token.
+
+A rolled cache differs from a re-read one in one way: a kept token's keys/values were computed
+when it saw tokens that have since left the window (as in sliding-window attention). On held-out
+text this changes the loss by less than the noise of measuring it (README "Performance").
+Rotary angles are float32 products of position and frequency, so a roll gives way to one slide
+(positions restart at 0) every `ROLL_LIMIT_WINDOWS` windows, keeping the angles exact.
+
+Every sampler (torch in `textgen_core.sampling`, numpy in `runtime.generator`) takes these rules
+from here, so they see the same context at every step and greedy decoding agrees token for token.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+ROLL_LIMIT_WINDOWS = 32
 
 
 def keep_after_slide(block_size: int) -> int:
@@ -24,3 +40,29 @@ def prompt_window(num_prompt_tokens: int, block_size: int) -> int:
     if num_prompt_tokens < block_size:
         return num_prompt_tokens
     return keep_after_slide(block_size)
+
+
+def roll_limit(block_size: int) -> int:
+    """Once a full window's next position reaches this, the sampler slides once (positions
+    restart at 0) instead of rolling; positions therefore stay below roll_limit + block_size."""
+    return ROLL_LIMIT_WINDOWS * block_size
+
+
+@dataclass(frozen=True)
+class RollingPast:
+    """A rotary model's cache as the decode loop carries it: the per-layer keys/values
+    (b, h, p, d) (numpy or torch) and the position of the next token, which exceeds p once the
+    cache has rolled."""
+
+    cache: list[Any]  # per layer an array (b, h, p, d) or a (key, value) pair of them
+    position: int = 0
+
+    def rolled(self, drop: int) -> RollingPast:
+        """The cache without its `drop` oldest positions; the next position is unchanged."""
+        return RollingPast([_without_oldest(c, drop) for c in self.cache], self.position)
+
+
+def _without_oldest(cached: Any, drop: int) -> Any:
+    if isinstance(cached, tuple):
+        return tuple(_without_oldest(part, drop) for part in cached)
+    return cached[:, :, drop:]

@@ -12,6 +12,7 @@ from runtime.decode import decode
 from runtime.generator import start_ids
 from runtime.sampler import SamplingSettings, validate_max_new_tokens
 from runtime.tokenizer import CharTokenizer
+from runtime.window import RollingPast
 from runtime.yoke_state import StatefulPast, carrier, stateful_forward
 from textgen_core.models.gpt import GPT, KeyValue
 
@@ -41,14 +42,23 @@ def generate(
         logits, _, present = model(idx, past_key_values=past)
         return logits[0, -1].float().cpu().numpy(), present
 
+    @torch.inference_mode()
+    def forward_rolling(window: Sequence[int], past: RollingPast) -> tuple[np.ndarray, RollingPast]:
+        idx = torch.tensor([list(window)], dtype=torch.long, device=device)
+        positions = torch.arange(len(window), device=device) + past.position
+        logits, _, present = model(idx, past_key_values=past.cache, positions=positions)
+        return logits[0, -1].float().cpu().numpy(), RollingPast(present, past.position + len(window))
+
     def empty() -> list[KeyValue]:
         return model.empty_cache(1, device)
 
     state_size = model.config.yoke_state_size
     if not state_size:
-        tokens = decode(ids, block_size=model.config.block_size, forward=forward,
-                        empty_past=empty, settings=settings, max_new_tokens=max_new_tokens,
-                        seed=seed)
+        rolling = model.config.rotary  # the cache rolls when the window is full (runtime/window.py)
+        tokens = decode(ids, block_size=model.config.block_size,
+                        forward=forward_rolling if rolling else forward,
+                        empty_past=(lambda: RollingPast(empty())) if rolling else empty,
+                        settings=settings, max_new_tokens=max_new_tokens, seed=seed)
         return (tokenizer.decode([t]) for t in tokens)
 
     @torch.inference_mode()

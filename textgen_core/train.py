@@ -16,7 +16,7 @@ from runtime.yoke_spec import FORMAT as YOKE_FORMAT
 from textgen_core.data.corpus import resolve_corpus
 from textgen_core.data.gutenberg import is_gutenberg_spec
 from textgen_core.errors import ConfigError
-from textgen_core.models.gpt import GPTConfig
+from textgen_core.models.gpt import POSITIONS, GPTConfig
 from textgen_core.models.loading import gpt_from_checkpoint
 from textgen_core.training import run_rules
 from textgen_core.training.checkpoint import load_checkpoint
@@ -80,6 +80,10 @@ def _add_field(group: argparse._ArgumentGroup, name: str, default: object) -> No
     elif name == "yoke":
         group.add_argument(flag, dest=name, type=str, default=None, metavar=YOKE_FORMAT,
                            help="narrow block LAYER's feed-forward to HIDDEN units (README, Yoke)")
+    elif name == "positions":
+        group.add_argument(flag, dest=name, choices=POSITIONS, default=None,
+                           help="rotary (default; the cache slides without re-reading) or "
+                                "learned (nanoGPT's absolute embeddings)")
     else:
         group.add_argument(flag, dest=name, type=type(default), default=None, metavar="N")
 

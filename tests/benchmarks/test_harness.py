@@ -44,9 +44,12 @@ def test_memory_bandwidth_reports_every_method() -> None:
 
 
 def test_reference_model_has_our_shape() -> None:
-    config = GPTConfig(vocab_size=84, block_size=32, n_layer=2, n_head=2, n_embd=32)
-    reference = ReferenceGPT(84, 32, 2, 2, 32)
-    assert sum(p.numel() for p in reference.parameters()) == sum(p.numel() for p in GPT(config).parameters())
+    """nanoGPT's model is ours with learned positions; rotary drops the position table."""
+    config = GPTConfig(vocab_size=84, block_size=32, n_layer=2, n_head=2, n_embd=32, positions="learned")
+    reference = sum(p.numel() for p in ReferenceGPT(84, 32, 2, 2, 32).parameters())
+    assert reference == sum(p.numel() for p in GPT(config).parameters())
+    rotary = GPTConfig(**{**config.to_dict(), "positions": "rotary"})
+    assert reference - 32 * 32 == sum(p.numel() for p in GPT(rotary).parameters())
 
 
 def test_training_benchmark_runs_both_loops() -> None:

@@ -5,8 +5,11 @@ import numpy as np
 import onnx
 import torch
 
+from export.onnx_export import export_gpt_onnx
 from export.parity import onnx_parity, open_session, run_onnx
 from runtime.onnx_scan import check_structure, verify_checksum
+from runtime.tokenizer import CharTokenizer
+from textgen_core.models.gpt import GPT, GPTConfig
 from textgen_core.models.loading import gpt_from_checkpoint
 from textgen_core.training.checkpoint import load_checkpoint
 
@@ -34,7 +37,9 @@ def test_names_and_dynamic_dimensions_follow_the_contract(exported_tiny: dict[st
     outputs = {v.name: dims(v) for v in graph.output}
     assert inputs["input_ids"] == ["batch", "sequence"]
     assert inputs["past_key_values.0.key"] == ["batch", 2, "past_sequence", 16]
-    assert inputs.keys() == {"input_ids"} | {f"past_key_values.{i}.{p}" for i in range(2) for p in ("key", "value")}
+    assert inputs["position_ids"] == ["batch", "sequence"]  # rotary, the default
+    assert inputs.keys() == {"input_ids", "position_ids"} | {
+        f"past_key_values.{i}.{p}" for i in range(2) for p in ("key", "value")}
     assert outputs["logits"][:2] == ["batch", "sequence"]
     assert outputs["present.1.value"] == ["batch", 2, "total_sequence", 16]
 
@@ -56,3 +61,16 @@ def test_token_by_token_cached_logits_match_uncached(exported_tiny: dict[str, Pa
         logits, past = run_onnx(session, ids[:, t : t + 1], past, c.n_layer, c.n_head, c.head_size)
         steps.append(logits)
     np.testing.assert_allclose(np.concatenate(steps, axis=1), whole, atol=1e-4, rtol=0)
+
+
+def test_learned_positions_keep_the_interface_without_position_ids(tmp_path: Path) -> None:
+    """nanoGPT's learned positions (and every file exported before rotary): no position_ids."""
+    tokenizer = CharTokenizer.from_text("abcdefgh \n")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=12, n_layer=2, n_head=2,
+                          n_embd=16, positions="learned")).eval()
+    path = export_gpt_onnx(model, tokenizer, tmp_path / "learned.onnx")
+    names = {v.name for v in onnx.load(str(path)).graph.input}
+    assert "position_ids" not in names and "input_ids" in names
+    report = onnx_parity(model, path)
+    assert report.worst < 1e-4 and report.max_abs_diff_far_positions == 0.0

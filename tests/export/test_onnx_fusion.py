@@ -16,11 +16,13 @@ from runtime.tokenizer import CharTokenizer
 from textgen_core.models.gpt import GPT, GPTConfig
 
 
-def _plain_proto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[onnx.ModelProto, GPTConfig]:
+def _plain_proto(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, positions: str = "rotary"
+                 ) -> tuple[onnx.ModelProto, GPTConfig]:
     """An export with the fusion switched off."""
     torch.manual_seed(0)
     tokenizer = CharTokenizer.from_text("abcdefgh \n")
-    config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=16, n_layer=2, n_head=2, n_embd=16)
+    config = GPTConfig(vocab_size=tokenizer.vocab_size, block_size=16, n_layer=2, n_head=2, n_embd=16,
+                       positions=positions)
     with monkeypatch.context() as patch:
         patch.setattr(onnx_export, "fuse_gpt_graph", lambda proto, **_: None)
         path = onnx_export.export_gpt_onnx(GPT(config).eval(), tokenizer, tmp_path / "plain.onnx")
@@ -31,12 +33,17 @@ def test_export_fuses_attention_and_gelu(exported_tiny: dict[str, Path]) -> None
     proto = onnx.load(str(exported_tiny["onnx"]))
     ops = [n.op_type for n in proto.graph.node]
     assert ops.count("MultiHeadAttention") == 2 and ops.count("Gelu") == 2  # tiny model: 2 layers
-    assert "Erf" not in ops and "Softmax" not in ops and "Concat" not in ops
-    assert len(ops) < 40
+    assert "Erf" not in ops and "Softmax" not in ops
+    # The cache is extended inside the fused node, not by a Concat of the whole past.
+    assert not [n for n in proto.graph.node if n.op_type == "Concat"
+                and any(out.startswith("present.") for out in n.output)]
+    assert len(ops) < 70
 
 
-def test_fused_graph_computes_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    proto, config = _plain_proto(tmp_path, monkeypatch)
+@pytest.mark.parametrize("positions", ["rotary", "learned"])
+def test_fused_graph_computes_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                       positions: str) -> None:
+    proto, config = _plain_proto(tmp_path, monkeypatch, positions)
     fused = onnx.ModelProto()
     fused.CopyFrom(proto)
     report = onnx_fusion.fuse_gpt_graph(fused, n_layer=2, n_head=2, vocab_size=config.vocab_size,
@@ -46,6 +53,8 @@ def test_fused_graph_computes_the_same(tmp_path: Path, monkeypatch: pytest.Monke
     rng = np.random.default_rng(1)
     for batch, past, new in ((1, 0, 9), (3, 5, 4), (1, 15, 1)):
         feed = {"input_ids": rng.integers(0, config.vocab_size, (batch, new))}
+        if positions == "rotary":  # as after a rolled cache: beyond the past's length
+            feed["position_ids"] = np.tile(np.arange(new) + past + 40, (batch, 1))
         for i in range(2):
             for part in ("key", "value"):
                 feed[f"past_key_values.{i}.{part}"] = rng.standard_normal((batch, 2, past, 8), dtype=np.float32)

@@ -2,9 +2,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import runtime
+from export.onnx_export import export_gpt_onnx
 from runtime.errors import SamplingError, TokenizerError
+from runtime.tokenizer import CharTokenizer
+from runtime.window import roll_limit
+from textgen_core.models.gpt import GPT, GPTConfig
 from textgen_core.models.loading import gpt_from_checkpoint
 from textgen_core.sampling import generate as torch_generate
 from textgen_core.training.checkpoint import load_checkpoint
@@ -21,6 +26,29 @@ def test_greedy_runtime_equals_greedy_torch_for_200_tokens(generator, exported_t
     ours = list(generator.generate("To be, or", max_new_tokens=200, temperature=0))
     torch_side = list(torch_generate(model, tokenizer, "To be, or", max_new_tokens=200, temperature=0))
     assert ours == torch_side and len(ours) == 200
+
+
+def test_greedy_runtime_equals_torch_past_the_roll_limit(generator, exported_tiny) -> None:
+    """Past roll_limit positions the cache slides once (positions restart at 0); both sides do
+    it at the same token."""
+    model, tokenizer = gpt_from_checkpoint(load_checkpoint(exported_tiny["checkpoint"]))
+    count = roll_limit(generator.block_size) + 40
+    ours = list(generator.generate("To", max_new_tokens=count, temperature=0))
+    torch_side = list(torch_generate(model, tokenizer, "To", max_new_tokens=count, temperature=0))
+    assert ours == torch_side
+
+
+def test_a_learned_position_file_slides_like_torch(tmp_path: Path) -> None:
+    """nanoGPT's learned positions (and files from before rotary) re-read a full window."""
+    tokenizer = CharTokenizer.from_text("abcdefgh \n")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=12, n_layer=2, n_head=2,
+                          n_embd=16, positions="learned")).eval()
+    learned = runtime.load(export_gpt_onnx(model, tokenizer, tmp_path / "learned.onnx"))
+    assert not learned.model.shape.rotary
+    ours = list(learned.generate("abc", max_new_tokens=60, temperature=0.7, seed=2))
+    assert ours == list(torch_generate(model, tokenizer, "abc", max_new_tokens=60, temperature=0.7,
+                                       seed=2))
 
 
 def test_sampled_text_matches_torch_for_the_same_seed(generator, exported_tiny) -> None:

@@ -1,7 +1,9 @@
 """A decoder-only GPT with a key/value cache.
 
-After nanoGPT (Karpathy): learned token and position embeddings, pre-LayerNorm blocks of causal
-self-attention and a 4x GELU feed-forward, tied input/output embeddings. Attention goes through
+After nanoGPT (Karpathy): learned token embeddings, pre-LayerNorm blocks of causal self-attention
+and a 4x GELU feed-forward, tied input/output embeddings. Positions are rotary (queries and keys
+rotated by position, textgen_core/models/rotary.py; the default) or nanoGPT's learned absolute
+embeddings (`positions="learned"`, and every config saved before the setting existed). Attention goes through
 `scaled_dot_product_attention` (flash/memory-efficient kernels where the device has them).
 
 One forward serves training, cached sampling and export: given `past_key_values`, the new tokens
@@ -24,9 +26,11 @@ from torch.nn import functional as F
 
 from runtime.yoke_spec import YokeSpec, parse_yoke
 from textgen_core.errors import ConfigError
+from textgen_core.models.rotary import inverse_frequencies, rotary_tables, rotate
 from textgen_core.models.yoke import YokeMLP
 
 KeyValue = tuple[Tensor, Tensor]
+POSITIONS = ("rotary", "learned")
 
 
 @dataclass
@@ -40,6 +44,8 @@ class GPTConfig:
     bias: bool = False
     # "LAYER:HIDDEN[:no-residual][:stateful]" or "" (none); see runtime/yoke_spec.py.
     yoke: str = ""
+    # "rotary" or "learned"; see the module docstring. Configs without the field are "learned".
+    positions: str = "rotary"
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -54,6 +60,16 @@ class GPTConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must be in [0, 1), got {self.dropout}")
         _ = self.yoke_spec  # validates the yoke setting now, with the flag's name
+        if self.positions not in POSITIONS:
+            raise ConfigError(f"--positions must be one of {', '.join(POSITIONS)}, "
+                              f"got {self.positions!r}")
+        if self.rotary and self.head_size % 2:
+            raise ConfigError(f"rotary positions need an even head size; --n-embd / --n-head is "
+                              f"{self.head_size} (use --positions learned or change the shape)")
+
+    @property
+    def rotary(self) -> bool:
+        return self.positions == "rotary"
 
     @property
     def yoke_spec(self) -> YokeSpec | None:
@@ -84,7 +100,7 @@ class GPTConfig:
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown GPT config field(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
+        return cls(**{"positions": "learned", **data})  # saved before rotary existed
 
 
 class CausalSelfAttention(nn.Module):
@@ -97,10 +113,19 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: Tensor, past: KeyValue | None = None) -> tuple[Tensor, KeyValue]:
+    def forward(self, x: Tensor, past: KeyValue | None = None,
+                rope: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, KeyValue]:
+        """`rope`: the (cos, sin) tables of these positions for a rotary model, else None."""
         B, T, C = x.size()
-        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
         hs = C // self.n_head
+        if rope is None:
+            q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
+        else:
+            # Queries and keys rotate together, in (B, T, C) rows, which is the layout the
+            # exported graph's fused attention takes (export/onnx_fusion.py).
+            qk, v = self.c_attn(x).split((2 * C, C), dim=2)
+            qk = rotate(qk.view(B, T, 2 * self.n_head, hs), *rope).view(B, T, 2 * C)
+            q, k = qk.split(C, dim=2)
         q = q.view(B, T, self.n_head, hs).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, hs).transpose(1, 2)
         v = v.view(B, T, self.n_head, hs).transpose(1, 2)
@@ -145,11 +170,12 @@ class Block(nn.Module):
         self.mlp_residual = yoke is None or yoke.residual
 
     def forward(
-        self, x: Tensor, past: KeyValue | None = None, state: Tensor | None = None
+        self, x: Tensor, past: KeyValue | None = None, state: Tensor | None = None,
+        rope: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, KeyValue, Tensor | None]:
         """New residual stream, extended cache, and the yoke's bottleneck activation (None in a
         plain block)."""
-        attn_out, present = self.attn(self.ln_1(x), past)
+        attn_out, present = self.attn(self.ln_1(x), past, rope)
         x = x + attn_out
         hidden = None
         if isinstance(self.mlp, YokeMLP):
@@ -167,7 +193,10 @@ class GPT(nn.Module):
         super().__init__()
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
-        self.wpe = nn.Embedding(config.block_size, config.n_embd)
+        self.wpe = None if config.rotary else nn.Embedding(config.block_size, config.n_embd)
+        if config.rotary:  # not a parameter, not saved: a function of the head size
+            self.register_buffer("rope_inv_freq", inverse_frequencies(config.head_size),
+                                 persistent=False)
         self.drop = nn.Dropout(config.dropout)
         # nn.ModuleList, not a Python list: blocks in a plain list are invisible to the optimizer
         # and to state_dict (the bug behind the original poet's "trained" yoke models).
@@ -196,18 +225,24 @@ class GPT(nn.Module):
 
     def num_parameters(self, non_embedding: bool = True) -> int:
         n = sum(p.numel() for p in self.parameters())
-        return n - self.wpe.weight.numel() if non_embedding else n
+        return n - self.wpe.weight.numel() if non_embedding and self.wpe is not None else n
 
     def forward(
         self,
         idx: Tensor,
         targets: Tensor | None = None,
         past_key_values: list[KeyValue] | None = None,
+        positions: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None, list[KeyValue]]:
         """Logits for every position of `idx` (B, T), the mean cross-entropy against `targets`
         when given, and the key/value cache extended by `idx` (one (k, v) per block, each
-        (B, nh, P+T, hs)). A stateful yoke runs with a zero state (no earlier window)."""
-        logits, loss, present, _ = self.forward_stateful(idx, None, targets, past_key_values)
+        (B, nh, P+T, hs)). A stateful yoke runs with a zero state (no earlier window).
+
+        `positions` (T,) or (B, T): where the tokens sit, default P, P+1, ... after a cache of P.
+        A rotary model's sampler passes larger ones once it has dropped the oldest cached
+        positions (runtime/window.py); a learned-position model only takes the default."""
+        logits, loss, present, _ = self.forward_stateful(idx, None, targets, past_key_values,
+                                                         positions)
         return logits, loss, present
 
     def forward_stateful(
@@ -216,6 +251,7 @@ class GPT(nn.Module):
         yoke_state: Tensor | None,
         targets: Tensor | None = None,
         past_key_values: list[KeyValue] | None = None,
+        positions: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None, list[KeyValue], Tensor | None]:
         """`forward` with the yoke's state (B, H) of this window (None: zero) as an input and
         the yoke's bottleneck activation of every position (B, T, H) as a fourth output (None
@@ -226,13 +262,19 @@ class GPT(nn.Module):
         tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
         if not tracing and past_len + T > self.config.block_size:
             raise ValueError(f"{past_len + T} positions exceed the context of {self.config.block_size}")
-        pos = torch.arange(T, dtype=torch.long, device=idx.device) + past_len
-        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
+        if positions is None:
+            positions = torch.arange(T, dtype=torch.long, device=idx.device) + past_len
+        rope = None
+        if self.wpe is None:
+            rope = rotary_tables(positions, self.rope_inv_freq)
+            x = self.drop(self.wte(idx))  # (B, T, C)
+        else:
+            x = self.drop(self.wte(idx) + self.wpe(positions))
         present: list[KeyValue] = []
         yoke_hidden = None
         for i, block in enumerate(self.blocks):
             past = None if past_key_values is None else past_key_values[i]
-            x, kv, hidden = block(x, past, yoke_state)
+            x, kv, hidden = block(x, past, yoke_state, rope)
             present.append(kv)
             if hidden is not None:
                 yoke_hidden = hidden

@@ -31,9 +31,9 @@ def _batches(n: int, seed: int = 0) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return out
 
 
-def _setup() -> tuple[GPT, torch.optim.Optimizer]:
+def _setup(positions: str = "rotary") -> tuple[GPT, torch.optim.Optimizer]:
     torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=len(set(TEXT)), **CONFIG))
+    model = GPT(GPTConfig(vocab_size=len(set(TEXT)), positions=positions, **CONFIG))
     cfg = TrainConfig(max_iters=200, learning_rate=3e-3, optimizer="muon", muon_lr=0.02, beta2=0.95)
     return model, make_optimizer(model, cfg, torch.device("cpu"))
 
@@ -57,7 +57,7 @@ def test_orthogonalize_equalises_singular_values() -> None:
 
 
 def test_hidden_matrices_on_muon_embeddings_and_gains_on_adamw() -> None:
-    model, optimizer = _setup()
+    model, optimizer = _setup(positions="learned")  # with a position table too
     assert isinstance(optimizer, MuonAdamW)
     kinds = {id(p): g["kind"] for g in optimizer.param_groups for p in g["params"]}
     assert kinds[id(model.wte.weight)] == "adamw" and kinds[id(model.wpe.weight)] == "adamw"
