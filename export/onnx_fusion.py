@@ -10,7 +10,8 @@ the past cache as (b, h, p, d), applies the causal mask offset by the past lengt
 (five nodes) becomes `com.microsoft.Gelu`.
 
 A rotary model's queries and keys come rotated out of a second Split (textgen_core/models/gpt.py);
-the fused node takes them as they are, so positions keep their meaning.
+the fused attention takes them as they are. Their rotation (eight nodes per layer) becomes one
+`com.microsoft.RotaryEmbedding`, which reads position_ids and the model's cos/sin tables.
 
 The rewrite matches the graph by its interface names (`present.{i}.key|value` are Concats of the
 past and the new keys/values), touches a layer only when the whole pattern is there, and is then
@@ -39,6 +40,7 @@ class FusionReport:
     nodes_after: int
     attention_fused: int
     gelu_fused: int
+    rotary_fused: int = 0
 
 
 class _Graph:
@@ -109,6 +111,49 @@ def _attention_layer(g: _Graph, layer: int, n_head: int):
         name=f"textgen_attention_{layer}", domain=MS_DOMAIN, num_heads=n_head, unidirectional=1,
     )
     return fused, [concat_k, concat_v, reshape]
+
+
+def _table(g: _Graph, name: str) -> str | None:
+    """The initializer a (b, s, 1, d) rotation table is gathered from (by position_ids)."""
+    unsqueeze = g.made_by(name, "Unsqueeze")
+    concat = unsqueeze and g.made_by(unsqueeze.input[0], "Concat")
+    if concat is None or len(concat.input) != 2:
+        return None
+    gather = g.made_by(concat.input[1], "Gather") or g.made_by(concat.input[1], "GatherND")
+    if gather is None or gather.input[0] not in g.constants:
+        return None
+    return gather.input[0] if "position_ids" in gather.input[1:] or _from_positions(g, gather) else None
+
+
+def _from_positions(g: _Graph, gather: onnx.NodeProto) -> bool:
+    unsqueeze = g.made_by(gather.input[1], "Unsqueeze")
+    return unsqueeze is not None and unsqueeze.input[0] == "position_ids"
+
+
+def _rotary(g: _Graph, add: onnx.NodeProto, n_head: int):
+    """A rotary model's rotation of its (b, s, 2C) query/key rows, as the exporter writes
+    `x * cos + swap_halves(x) * sin` on their (b, s, 2h, d) view, -> (RotaryEmbedding, replaced).
+    The node reads position_ids and the model's own cos/sin tables (textgen_core/models/rotary.py)."""
+    rows_out = g.only_consumer(add.output[0], "Reshape")
+    muls = [g.made_by(name, "Mul") for name in add.input]
+    if rows_out is None or None in muls:
+        return None
+    for straight, swapped in (muls, muls[::-1]):
+        view = g.made_by(straight.input[0], "Reshape")
+        concat = g.made_by(swapped.input[0], "Concat")
+        halves = concat and g.made_by(concat.input[0], "Split")
+        if view is None or halves is None or halves.input[0] != view.output[0] \
+                or list(concat.input) != list(halves.output[::-1]):
+            continue
+        tables = _table(g, straight.input[1]), _table(g, swapped.input[1])
+        if None in tables:
+            return None
+        node = helper.make_node(
+            "RotaryEmbedding", [view.input[0], "position_ids", *tables], [rows_out.output[0]],
+            name=f"textgen_rotary_{add.name}", domain=MS_DOMAIN, num_heads=2 * n_head,
+            interleaved=0)
+        return node, [rows_out]
+    return None
 
 
 def _gelu(g: _Graph, erf: onnx.NodeProto):
@@ -183,7 +228,7 @@ def _rewrite(proto: onnx.ModelProto, n_layer: int, n_head: int) -> tuple[int, in
     g = _Graph(proto.graph)
     replace: dict[int, onnx.NodeProto] = {}  # id(node) -> the fused node taking its place
     drop: set[int] = set()
-    attention = gelu = 0
+    attention = gelu = rotary = 0
     for layer in range(n_layer):
         found = _attention_layer(g, layer, n_head)
         if found is None:
@@ -192,6 +237,13 @@ def _rewrite(proto: onnx.ModelProto, n_layer: int, n_head: int) -> tuple[int, in
         replace[id(old[-1])] = node
         drop.update(id(n) for n in old[:-1])
         attention += 1
+    if "position_ids" in {i.name for i in proto.graph.input}:
+        for add in [n for n in proto.graph.node if n.op_type == "Add"]:
+            found = _rotary(g, add, n_head)
+            if found is not None:
+                node, old = found
+                replace[id(old[0])] = node
+                rotary += 1
     for erf in [n for n in proto.graph.node if n.op_type == "Erf"]:
         found = _gelu(g, erf)
         if found is None:
@@ -204,9 +256,9 @@ def _rewrite(proto: onnx.ModelProto, n_layer: int, n_head: int) -> tuple[int, in
     proto.graph.node.extend(nodes)
     _remove_dead(proto.graph)
     _sort_topologically(proto.graph)
-    if (attention or gelu) and not any(o.domain == MS_DOMAIN for o in proto.opset_import):
+    if (attention or gelu or rotary) and not any(o.domain == MS_DOMAIN for o in proto.opset_import):
         proto.opset_import.append(helper.make_opsetid(MS_DOMAIN, 1))
-    return attention, gelu
+    return attention, gelu, rotary
 
 
 def _outputs(proto: onnx.ModelProto, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -247,8 +299,8 @@ def fuse_gpt_graph(proto: onnx.ModelProto, *, n_layer: int, n_head: int, vocab_s
     candidate = onnx.ModelProto()
     candidate.CopyFrom(proto)
     try:
-        attention, gelu = _rewrite(candidate, n_layer, n_head)
-        if attention or gelu:
+        attention, gelu, rotary = _rewrite(candidate, n_layer, n_head)
+        if attention or gelu or rotary:
             feed = _random_feed(proto, vocab_size, block_size)
             worst = max(float(np.abs(a - b).max())
                         for a, b in zip(_outputs(proto, feed), _outputs(candidate, feed), strict=True))
@@ -259,4 +311,4 @@ def fuse_gpt_graph(proto: onnx.ModelProto, *, n_layer: int, n_head: int, vocab_s
                       RuntimeWarning, stacklevel=2)
         return FusionReport(before, before, 0, 0)
     proto.CopyFrom(candidate)
-    return FusionReport(before, len(proto.graph.node), attention, gelu)
+    return FusionReport(before, len(proto.graph.node), attention, gelu, rotary)

@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from runtime.onnx_file import FLOAT, INT64, Port, check_io, fail, read_textgen_onnx
+from runtime.onnx_file import (
+    FLOAT,
+    INT64,
+    Port,
+    basic_session_options,
+    check_io,
+    fail,
+    read_textgen_onnx,
+)
 from runtime.tokenizer import CharTokenizer
 from runtime.yoke_spec import parse_yoke
 
@@ -70,19 +78,11 @@ def _ports(shape: GPTShape) -> tuple[dict[str, Port], dict[str, Port]]:
 
 
 def session_options(threads: int | None) -> ort.SessionOptions:
-    """Options for batch-1 decoding, where each token is ~100 short kernels.
-
-    Every graph optimisation is on (layer-norm, GELU and matmul fusions on top of the export's).
-    Worker threads sleep between kernels instead of spinning: on a machine whose cores are busy
-    with anything else, spinning workers fight the busy processes and decoding ran ~2x slower
-    (README "Performance"); sleeping costs a few microseconds per kernel when the cores are idle.
-    `threads` None keeps onnxruntime's default, one per physical core."""
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
+    """`basic_session_options` (threads, spinning) with every graph optimisation on (layer-norm,
+    GELU and matmul fusions on top of the export's). `threads` None keeps onnxruntime's
+    default, one per physical core."""
+    options = basic_session_options(threads)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if threads:
-        options.intra_op_num_threads = threads
     return options
 
 

@@ -11,6 +11,7 @@ its own inputs and outputs with `check_io` (runtime/model_file.py, gan_model.py,
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,12 +116,22 @@ def model_kind(path: str | Path) -> str | None:
         return None
 
 
+SPIN_VARIABLE = "TEXTGEN_SPIN"
+
+
 def basic_session_options(threads: int | None) -> ort.SessionOptions:
-    """onnxruntime's defaults, quiet, with `threads` intra-op threads when given."""
+    """onnxruntime's defaults, quiet, with `threads` intra-op threads when given.
+
+    Worker threads spin between kernels, as onnxruntime does by default: a token is ~50 short
+    kernels, and waking a sleeping worker for each made batch-1 decoding 1.3x slower on an idle
+    machine (README "Performance"). Where other processes hold the cores, spinning workers
+    fight them (decoding measured ~2x slower); TEXTGEN_SPIN=0 makes the workers sleep instead."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
     if threads:
         options.intra_op_num_threads = threads
+    if os.environ.get(SPIN_VARIABLE, "1").strip() == "0":
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 

@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from runtime.yoke_spec import YokeSpec, parse_yoke
 from textgen_core.errors import ConfigError
-from textgen_core.models.rotary import inverse_frequencies, rotary_tables, rotate
+from textgen_core.models.rotary import rotary_cache, rotary_positions, rotary_tables, rotate
 from textgen_core.models.yoke import YokeMLP
 
 KeyValue = tuple[Tensor, Tensor]
@@ -194,9 +194,10 @@ class GPT(nn.Module):
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.wpe = None if config.rotary else nn.Embedding(config.block_size, config.n_embd)
-        if config.rotary:  # not a parameter, not saved: a function of the head size
-            self.register_buffer("rope_inv_freq", inverse_frequencies(config.head_size),
-                                 persistent=False)
+        if config.rotary:  # not parameters, not saved: functions of the shape
+            cos, sin = rotary_cache(config.head_size, rotary_positions(config.block_size))
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
         self.drop = nn.Dropout(config.dropout)
         # nn.ModuleList, not a Python list: blocks in a plain list are invisible to the optimizer
         # and to state_dict (the bug behind the original poet's "trained" yoke models).
@@ -266,7 +267,7 @@ class GPT(nn.Module):
             positions = torch.arange(T, dtype=torch.long, device=idx.device) + past_len
         rope = None
         if self.wpe is None:
-            rope = rotary_tables(positions, self.rope_inv_freq)
+            rope = rotary_tables(positions, self.rope_cos, self.rope_sin)
             x = self.drop(self.wte(idx))  # (B, T, C)
         else:
             x = self.drop(self.wte(idx) + self.wpe(positions))

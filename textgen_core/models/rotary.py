@@ -6,32 +6,48 @@ what lets a sampler keep its key/value cache when the context window is full: it
 positions and goes on counting (runtime/window.py), where learned absolute positions force it to
 re-read the window. Channels are paired as (i, i + d/2) (the GPT-NeoX layout).
 
-The angle is `position * base ** (-2i / d)` computed in float32 from integer positions, the same
-arithmetic torch and the exported ONNX graph do, so both rotate identically.
+The angle is `position * base ** (-2i / d)`; its cos and sin are tabulated once per model, in
+float64 rounded to float32, for every position a sampler can reach (`rotary_positions`), and
+torch and the exported graph read the same table, so both rotate identically.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.nn import functional as F
+
+from runtime.window import roll_limit
 
 ROTARY_BASE = 10_000.0
 
 
+def rotary_positions(block_size: int) -> int:
+    """Positions tabulated: a rolling sampler counts up to roll_limit + block_size
+    (runtime/window.py); training and a fresh window use the first block_size."""
+    return roll_limit(block_size) + block_size
+
+
 def inverse_frequencies(head_size: int, base: float = ROTARY_BASE) -> Tensor:
-    """(head_size / 2,) float32 angle per position step of each channel pair."""
-    exponents = torch.arange(0, head_size, 2, dtype=torch.float64) / head_size
-    return (base ** -exponents).float()
+    """(head_size / 2,) float64 angle per position step of each channel pair."""
+    return base ** -(torch.arange(0, head_size, 2, dtype=torch.float64) / head_size)
 
 
-def rotary_tables(positions: Tensor, inv_freq: Tensor) -> tuple[Tensor, Tensor]:
+def rotary_cache(head_size: int, positions: int) -> tuple[Tensor, Tensor]:
+    """cos and sin of every pair's angle at positions 0..positions-1, each (positions, d/2)
+    float32, computed in float64 so that far positions are as exact as near ones. The exported
+    graph carries the same tables (onnxruntime's RotaryEmbedding reads them directly)."""
+    angles = torch.arange(positions, dtype=torch.float64).unsqueeze(1) * inverse_frequencies(head_size)
+    return angles.cos().float(), angles.sin().float()
+
+
+def rotary_tables(positions: Tensor, cos_cache: Tensor, sin_cache: Tensor) -> tuple[Tensor, Tensor]:
     """Full-width tables, each (B or 1, T, 1, d), for `positions` (T,) or (B, T) int64: cos of
     every pair's angle twice, and its sin with the first half negated, so that a rotation is
     `x * cos + swap_halves(x) * sin`."""
     if positions.dim() == 1:
         positions = positions.unsqueeze(0)
-    angles = positions.to(inv_freq.dtype).unsqueeze(-1) * inv_freq  # (B, T, d/2)
-    cos, sin = angles.cos(), angles.sin()
+    cos, sin = F.embedding(positions, cos_cache), F.embedding(positions, sin_cache)  # (B, T, d/2)
     return torch.cat((cos, cos), dim=-1).unsqueeze(2), torch.cat((-sin, sin), dim=-1).unsqueeze(2)
 
 

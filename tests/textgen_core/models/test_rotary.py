@@ -5,7 +5,7 @@ import torch
 
 from textgen_core.errors import ConfigError
 from textgen_core.models.gpt import GPT, GPTConfig
-from textgen_core.models.rotary import _Rotate, inverse_frequencies, rotary_tables, rotate
+from textgen_core.models.rotary import _Rotate, inverse_frequencies, rotary_cache, rotary_tables, rotate
 
 CONFIG = GPTConfig(vocab_size=20, block_size=16, n_layer=2, n_head=2, n_embd=16)
 
@@ -60,18 +60,18 @@ def test_a_rolled_cache_equals_a_re_read_when_keys_depend_on_their_token_only() 
 
 def test_rotation_preserves_length_and_matches_a_complex_rotation() -> None:
     x = torch.randn(1, 3, 2, 8, dtype=torch.float64)
-    cos, sin = rotary_tables(torch.arange(3), inverse_frequencies(8).double())
+    cos, sin = rotary_tables(torch.arange(3), *(t.double() for t in rotary_cache(8, 3)))
     y = rotate(x, cos, sin)
     torch.testing.assert_close(y.norm(dim=-1), x.norm(dim=-1))
     as_complex = torch.complex(x[..., :4], x[..., 4:])
-    angles = torch.arange(3, dtype=torch.float64)[:, None] * inverse_frequencies(8).double()
+    angles = torch.arange(3, dtype=torch.float64)[:, None] * inverse_frequencies(8)
     turned = as_complex * torch.polar(torch.ones_like(angles), angles)[None, :, None, :]
     torch.testing.assert_close(y, torch.cat((turned.real, turned.imag), dim=-1), atol=1e-6, rtol=0)
 
 
 def test_hand_written_rotation_backward_passes_gradcheck() -> None:
     x = torch.randn(2, 5, 3, 8, dtype=torch.float64, requires_grad=True)
-    cos, sin = rotary_tables(torch.arange(5) + 7, inverse_frequencies(8).double())
+    cos, sin = rotary_tables(torch.arange(5) + 7, *(t.double() for t in rotary_cache(8, 12)))
     assert torch.autograd.gradcheck(lambda t: _Rotate.apply(t, cos, sin), (x,))
     # and training takes that path, with the same numbers as the plain one
     with torch.no_grad():
