@@ -29,6 +29,7 @@ from benchmarks import (
     sampling_speed,
     training_scaling,
     training_speed,
+    window_quality,
 )
 
 
@@ -76,6 +77,8 @@ BENCHMARKS: list[Benchmark] = [
               lambda ctx: training_scaling.run(
                   widths=(64, 128) if ctx.args.quick else training_scaling.WIDTHS)),
     Benchmark("markup", "Verbatim-copy markup of 10,000 characters against shakespeare", _markup),
+    Benchmark("window-quality", "Held-out loss by full-window policy (models/gpt.pt, shakespeare val)",
+              lambda ctx: window_quality.run(tokens_to_score=1000 if ctx.args.quick else 3000)),
     Benchmark("gpu-training", "GPU training step, baby shape and batch: ours vs nanoGPT-equivalent",
               lambda ctx: gpu_training.run(), needs_cuda=True),
     Benchmark("gpu-time-to-loss", "GPU time to val loss 1.30 on shakespeare, --preset fast",

@@ -41,7 +41,7 @@ def our_step(model_cfg: GPTConfig, train_cfg: TrainConfig, device: torch.device)
     forward = torch.compile(model) if should_compile("auto", device) else model
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        with autocast(device):
+        with autocast(device, training=True):
             _, loss, _ = forward(x, y)
         loss.backward()
         if train_cfg.grad_clip > 0:

@@ -70,7 +70,7 @@ def windowed_losses(model: GPT, tokens: np.ndarray, start: int, roll: bool) -> l
         else:
             logits, past = read(t + 1 - keep, t + 1, RollingPast([]))
             cached = keep
-    return out[:-1]  # the last prediction has no target in the crop's range
+    return out
 
 
 def run(checkpoint: Path = CHECKPOINT, tokens_to_score: int = 3000) -> list[Row]:

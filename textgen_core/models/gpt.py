@@ -130,7 +130,13 @@ class CausalSelfAttention(nn.Module):
         k = k.view(B, T, self.n_head, hs).transpose(1, 2)
         v = v.view(B, T, self.n_head, hs).transpose(1, 2)
         dropout_p = self.dropout if self.training else 0.0
-        if past is None:
+        if past is None and q.device.type == "cpu" and q.dtype == torch.bfloat16:
+            # CPU bf16 training (textgen_core/training/device.py): the CPU flash-attention
+            # kernel's bf16 backward is ~5x slower than its fp32 one, so attention runs in fp32.
+            with torch.autocast("cpu", enabled=False):
+                y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(),
+                                                   dropout_p=dropout_p, is_causal=True).to(q.dtype)
+        elif past is None:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
         else:
             k = torch.cat((past[0], k), dim=2)  # (B, nh, P+T, hs)

@@ -59,7 +59,7 @@ class StatefulBatches:
         x, y, restarted = self.sampler.next()
         if restarted:
             self.state = self._zeros()
-        with autocast(device):
+        with autocast(device, training=True):
             _, loss, hidden = forward(x, self.state, y)
         self.state = next_state(hidden)
         return loss

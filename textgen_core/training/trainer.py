@@ -33,11 +33,11 @@ from textgen_core.training.checkpoint import (
 from textgen_core.training.config import TrainConfig
 from textgen_core.training.device import (
     autocast,
-    autocast_dtype,
     grad_scaler,
     resolve_device,
     should_compile,
     synchronize,
+    training_dtype,
 )
 from textgen_core.training.distributed import (
     DistContext,
@@ -146,7 +146,7 @@ def _train(
     if spec.resume_from is None:
         log.append({"event": "start", "corpus": spec.corpus, "params": model.num_parameters(),
                     "model_config": config.to_dict(), "train_config": tc.to_dict(),
-                    "device": str(device), "amp": str(autocast_dtype(device)),
+                    "device": str(device), "amp": str(training_dtype(device)),
                     "init_from": spec.init_from_path})
 
     def save() -> None:
@@ -215,7 +215,7 @@ def _train(
                     loss = stream.loss(compiled, device)
                 else:
                     x, y = train_batches.next()
-                    with autocast(device):
+                    with autocast(device, training=True):
                         _, loss, _ = compiled(x, y)
                 loss = loss / tc.gradient_accumulation_steps
                 scaler.scale(loss).backward()

@@ -12,6 +12,7 @@ from textgen_core.models.gpt import GPT, GPTConfig
 from textgen_core.train import main as train_main
 from textgen_core.training.checkpoint import load_checkpoint
 from textgen_core.training.config import TrainConfig
+from textgen_core.training.device import autocast
 from textgen_core.training.evaluation import corpus_loss
 from textgen_core.training.metrics_log import metrics_path, read_metrics
 from textgen_core.training.progress import TrainingDisplay
@@ -51,7 +52,8 @@ def test_state_is_carried_but_no_gradient_crosses_windows() -> None:
     replay.next()
     x, y, restarted = replay.next()
     assert not restarted
-    _, expected_loss, _ = forward(x, carried, y)
+    with autocast(CPU, training=True):  # as the training step computes it
+        _, expected_loss, _ = forward(x, carried, y)
     expected = torch.autograd.grad(expected_loss, list(model.parameters()), allow_unused=True)
     assert torch.equal(loss, expected_loss)
     for got, want in zip(grads, expected, strict=True):
