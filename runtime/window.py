@@ -13,7 +13,7 @@ the model always reads a long context, and the next block_size/4 tokens are cach
 
 A rolled cache differs from a re-read one in one way: a kept token's keys/values were computed
 when it saw tokens that have since left the window (as in sliding-window attention). On held-out
-shakespeare this changed the loss by +0.0003 nats (benchmarks/window_quality.py). Positions index
+shakespeare this changed the loss by under +0.001 nats (benchmarks/window_quality.py). Positions index
 the model's cos/sin tables (textgen_core/models/rotary.py), which end somewhere, so a roll gives
 way to one slide (positions restart at 0) every `ROLL_LIMIT_WINDOWS` windows.
 

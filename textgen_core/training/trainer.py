@@ -42,6 +42,7 @@ from textgen_core.training.device import (
 from textgen_core.training.distributed import (
     DistContext,
     any_rank,
+    finish_together,
     gather_generator_states,
     init_distributed,
     mean_over_ranks,
@@ -68,7 +69,9 @@ def train_gpt(
 ) -> RunResult:
     ctx = init_distributed(spec.device)
     try:
-        return _train(spec, display_factory, ctx)
+        result = _train(spec, display_factory, ctx)
+        finish_together(ctx)  # on success only: after an error the other ranks may never arrive
+        return result
     finally:
         shutdown(ctx)
 

@@ -32,13 +32,19 @@ def test_two_processes_match_one_with_the_same_global_batch(tiny_corpus_file: Pa
     subprocess.run([sys.executable, "-m", "textgen_core.train", "--corpus", str(tiny_corpus_file),
                     "--out", str(single), "--batch-size", "16", *COMMON],
                    check=True, capture_output=True, timeout=300)
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-         "--master_addr=127.0.0.1", f"--master_port={free_port()}",
-         "-m", "textgen_core.train", "--corpus", str(tiny_corpus_file), "--out", str(ddp),
-         "--batch-size", "8", *COMMON],
-        capture_output=True, text=True, timeout=300,
-    )
+    for attempt in range(2):
+        result = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+             "--master_addr=127.0.0.1", f"--master_port={free_port()}",
+             "-m", "textgen_core.train", "--corpus", str(tiny_corpus_file), "--out", str(ddp),
+             "--batch-size", "8", *COMMON, "--overwrite"],
+            capture_output=True, text=True, timeout=300,
+        )
+        # About one run in sixteen, a worker aborted in gloo's C++ teardown at interpreter exit
+        # ("terminate called without an active exception", SIGABRT) after training and saving
+        # had finished; that run is repeated once. Any other failure fails at once.
+        if result.returncode == 0 or "terminate called" not in result.stderr or attempt:
+            break
     assert result.returncode == 0, result.stderr[:3000] + "\n...\n" + result.stderr[-1500:]
     assert result.stdout.count(f"saved {ddp}") == 1  # rank 0 alone reports and writes
     payload = load_checkpoint(ddp, kind="gpt")
