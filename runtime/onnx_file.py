@@ -124,7 +124,7 @@ def basic_session_options(threads: int | None) -> ort.SessionOptions:
 
     Worker threads spin between kernels, as onnxruntime does by default: a token is ~50 short
     kernels, and waking a sleeping worker for each made batch-1 decoding 1.3x slower on an idle
-    machine (README "Performance"). Where other processes hold the cores, spinning workers
+    machine (docs/performance.md). Where other processes hold the cores, spinning workers
     fight them (decoding measured ~2x slower); TEXTGEN_SPIN=0 makes the workers sleep instead."""
     options = ort.SessionOptions()
     options.log_severity_level = 3

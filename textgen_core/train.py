@@ -79,7 +79,7 @@ def _add_field(group: argparse._ArgumentGroup, name: str, default: object) -> No
         group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None)
     elif name == "yoke":
         group.add_argument(flag, dest=name, type=str, default=None, metavar=YOKE_FORMAT,
-                           help="narrow block LAYER's feed-forward to HIDDEN units (README, Yoke)")
+                           help="narrow block LAYER's feed-forward to HIDDEN units (docs/yoke.md)")
     elif name == "positions":
         group.add_argument(flag, dest=name, choices=POSITIONS, default=None,
                            help="rotary (default; the cache slides without re-reading) or "

@@ -13,7 +13,7 @@ from textgen_core.errors import ConfigError
 class GANTrainConfig:
     batch_size: int = 32
     # Generator updates in all: the first `mle_iters` are the MLE warm-up, the rest adversarial.
-    # The default is the best measured recipe (README, "Measured"): a long warm-up, then a short
+    # The default is the best measured recipe (docs/gan.md, "Measured"): a long warm-up, then a short
     # adversarial phase; longer adversarial phases shortened the sentences and raised judge NLL.
     max_iters: int = 760
     mle_iters: int = 700

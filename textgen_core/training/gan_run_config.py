@@ -35,7 +35,7 @@ _RUN_KEYS = ("corpus", "encoding", "out", "device", "compile", "model")
 
 
 def add_gan_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("GAN (--model gan; see README, 'The text GAN')")
+    group = parser.add_argument_group("GAN (--model gan; see docs/gan.md)")
     ints = {"seq_len": "S: words per sentence including <end>",
             "vocab_size": "words kept, with <end> and <unk>",
             "ffn_hidden": "feed-forward width", "n_mapping": "M: mapping-network layers",
