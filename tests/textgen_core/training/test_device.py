@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.training import device as device_rules
 from textgen_core.training.checkpoint import load_checkpoint
 from textgen_core.training.device import (
     amp_dtype_for,
@@ -17,6 +18,7 @@ from textgen_core.training.device import (
     needs_grad_scaler,
     pins_memory,
     should_compile,
+    training_dtype,
 )
 from textgen_core.training.rng import capture_rng, restore_rng
 
@@ -33,6 +35,15 @@ from textgen_core.training.rng import capture_rng, restore_rng
 )
 def test_mixed_precision_by_device(device_type: str, bf16: bool, expected: torch.dtype | None) -> None:
     assert amp_dtype_for(device_type, bf16_supported=bf16) == expected
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_cpu_trains_in_bf16_only_where_it_multiplies_bf16_natively(
+        monkeypatch: pytest.MonkeyPatch, native: bool) -> None:
+    monkeypatch.setattr(device_rules, "cpu_has_native_bf16", lambda: native)
+    assert training_dtype(torch.device("cpu")) == (torch.bfloat16 if native else None)
+    assert autocast_dtype(torch.device("cpu")) is None  # evaluation stays fp32
+    assert not grad_scaler(torch.device("cpu")).is_enabled()
 
 
 def test_grad_scaler_only_for_cuda_fp16() -> None:
