@@ -30,6 +30,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from runtime.model_file import position_ids
+
 MS_DOMAIN = "com.microsoft"
 CHECK_TOLERANCE = 1e-4
 
@@ -282,7 +284,7 @@ def _random_feed(proto: onnx.ModelProto, vocab_size: int, block_size: int) -> di
         if value.name == "input_ids":
             feed[value.name] = rng.integers(0, vocab_size, (2, new), dtype=np.int64)
         elif value.name == "position_ids":  # as after a rolled cache: beyond the past's length
-            feed[value.name] = np.tile(np.arange(new, dtype=np.int64) + 3 * block_size, (2, 1))
+            feed[value.name] = position_ids(3 * block_size, 2, new)
         elif len(dims) == 4:
             feed[value.name] = rng.standard_normal((2, dims[1].dim_value, past, dims[3].dim_value),
                                                    dtype=np.float32)

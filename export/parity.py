@@ -10,6 +10,7 @@ import onnxruntime as ort
 import torch
 
 from export.errors import ExportMismatchError
+from runtime.model_file import position_ids
 from runtime.window import roll_limit
 from textgen_core.models.gpt import GPT
 
@@ -50,7 +51,7 @@ def onnx_feed(session: ort.InferenceSession, ids: np.ndarray, past: list[np.ndar
                               else state)
         elif arg.name == "position_ids":
             start = past[0].shape[2] if position is None else position
-            feed[arg.name] = np.tile(np.arange(start, start + ids.shape[1]), (ids.shape[0], 1))
+            feed[arg.name] = position_ids(start, *ids.shape)
     return feed
 
 

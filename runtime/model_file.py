@@ -77,6 +77,11 @@ def _ports(shape: GPTShape) -> tuple[dict[str, Port], dict[str, Port]]:
     return inputs, outputs
 
 
+def position_ids(start: int, batch: int, length: int) -> np.ndarray:
+    """A rotary graph's `position_ids` (batch, length) int64: start, start + 1, ... in every row."""
+    return np.tile(np.arange(start, start + length, dtype=np.int64), (batch, 1))
+
+
 def session_options(threads: int | None) -> ort.SessionOptions:
     """`basic_session_options` (threads, spinning) with every graph optimisation on (layer-norm,
     GELU and matmul fusions on top of the export's). `threads` None keeps onnxruntime's
@@ -126,8 +131,7 @@ class OnnxGPT:
         feed.update(zip(self._past_names, map(np.ascontiguousarray, past), strict=True))
         if self.shape.rotary:
             start = past[0].shape[2] if position is None else position
-            feed["position_ids"] = np.broadcast_to(
-                np.arange(start, start + ids.shape[1], dtype=np.int64), ids.shape).copy()
+            feed["position_ids"] = position_ids(start, *ids.shape)
         if self.shape.state_size:
             feed["yoke_state"] = (self.empty_state(len(ids)) if state is None
                                   else np.ascontiguousarray(state, dtype=np.float32))
