@@ -54,7 +54,7 @@ class Benchmark:
 def _sampling(ctx: Context) -> list[report.Row]:
     quick = ctx.args.quick
     rows, info = sampling_speed.run(ctx.workdir, new_tokens=ctx.args.new_tokens,
-                                    repeats=1 if quick else 3)
+                                    repeats=1 if quick else 3, bound_rounds=2 if quick else 10)
     ctx.extra["sampling"] = info
     return rows
 

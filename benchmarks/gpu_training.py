@@ -14,10 +14,11 @@ from benchmarks.training_speed import our_step, preset_configs, reference_loop, 
 from textgen_core.training.mfu import device_peak_flops, flops_per_token
 
 
-def run(preset: str = "baby", rounds: int = 5, block: int = 20) -> list[Row]:
+def run(preset: str = "baby", rounds: int = 5, block: int = 20, device: str = "cuda") -> list[Row]:
     """The baby shape and batch on CUDA, nanoGPT's own settings (compile, bf16, fused AdamW) for
-    the reference; our step as the trainer runs it; MFU of ours against the device's peak."""
-    device = torch.device("cuda")
+    the reference; our step as the trainer runs it; MFU of ours against the device's peak.
+    `device` lets a test exercise this code on CPU with a tiny preset."""
+    device = torch.device(device)
     model_cfg, train_cfg = preset_configs(preset)
     ours, model = our_step(model_cfg, train_cfg, device)
     speeds = tokens_per_s({"reference": reference_loop(model_cfg, train_cfg, device), "ours": ours},
@@ -33,5 +34,5 @@ def run(preset: str = "baby", rounds: int = 5, block: int = 20) -> list[Row]:
         flops = flops_per_token(model_cfg, model.num_parameters())
         rows.append(Row("gpu-training", "MFU, textgen step", 100 * flops * speeds["ours"] / peak, "%",
                         note=f"6N + 12·L·C·T = {flops / 1e6:.1f} MFLOP/token; peak "
-                             f"{peak / 1e12:.0f} TFLOP/s bf16 ({torch.cuda.get_device_name()})"))
+                             f"{peak / 1e12:.0f} TFLOP/s bf16 ({torch.cuda.get_device_name(device)})"))
     return rows

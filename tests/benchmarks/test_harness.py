@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from benchmarks import __main__ as bench_main
-from benchmarks import memory_bandwidth, report, training_speed
+from benchmarks import memory_bandwidth, report, sampling_speed, training_speed
 from benchmarks.nanogpt_reference import ReferenceGPT
 from textgen_core.models.gpt import GPT, GPTConfig
 
@@ -41,6 +41,28 @@ def test_memory_bandwidth_reports_every_method() -> None:
     rates = memory_bandwidth.measure(size_mib=4, repeats=1)
     assert {"copy-1t", "read-1t", "best"} <= set(rates)
     assert rates["best"] == max(v for k, v in rates.items() if k != "best") > 0
+
+
+def test_bound_rounds_pair_each_speed_with_the_bandwidth_of_its_round() -> None:
+    """A busy round slows both sides; its ratio uses its own bandwidth, the rows the best of each."""
+
+    class Probe:
+        rates = iter([40.0, 20.0])
+
+        def sample(self) -> dict[str, float]:
+            rate = next(self.rates)
+            return {"read-1t": rate, "best": rate}
+
+    speeds = iter([500.0, 300.0])
+    best, bandwidth, ratios = sampling_speed.against_bound(
+        {"ours": lambda: next(speeds)}, rounds=2, weight_bytes=40_000_000, probe=Probe())
+    assert best == {"ours": 500.0} and bandwidth == {"read-1t": 40.0, "best": 40.0}
+    assert ratios["ours"] == pytest.approx([500 / 1000, 300 / 500])
+
+
+def test_bandwidth_probe_samples_every_method_once() -> None:
+    rates = memory_bandwidth.BandwidthProbe(size_mib=4).sample()
+    assert len(rates) == 5 and rates["best"] == max(rates.values()) > 0
 
 
 def test_reference_model_has_our_shape() -> None:
@@ -76,6 +98,16 @@ def test_benchmark_names_are_unique() -> None:
     names = [b.name for b in bench_main.BENCHMARKS]
     assert len(names) == len(set(names))
     assert {b.name for b in bench_main.BENCHMARKS if b.needs_cuda} == {"gpu-training", "gpu-time-to-loss"}
+
+
+def test_gpu_training_benchmark_code_runs_on_cpu() -> None:
+    """The CUDA benchmark's own code (not its speed) with a tiny preset on CPU, where no peak is
+    known so no MFU row appears."""
+    from benchmarks import gpu_training
+
+    rows = report.with_ratios(gpu_training.run("nano", rounds=1, block=1, device="cpu"))
+    assert [r.name for r in rows] == ["nanoGPT-equivalent (compile, bf16)", "textgen step (--preset nano)"]
+    assert rows[1].ratio is not None and rows[1].ratio > 0
 
 
 def test_time_to_loss_benchmark_reads_the_real_trainer(tiny_corpus_file: Path) -> None:
