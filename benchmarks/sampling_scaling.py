@@ -1,9 +1,10 @@
 """How the runtime's time per token grows with the context length, with and without the cache.
 
 The baby width and depth (6 layers, 6 heads, 384 wide) with a 1024-token context, exported once.
-For each length T: one cached decode step (one new token after T-1 cached positions; the weights
-dominate, attention over the cache grows linearly) against recomputing all T positions without a
-cache (what a sampler without a KV cache pays per token; grows at least linearly in T).
+For each length T: one cached decode step as the sampler takes it (one new token after T-1
+positions in the in-place cache, runtime/cache_buffers.py; the weights dominate, attention over
+the cache grows linearly) against recomputing all T positions without a cache (what a sampler
+without a KV cache pays per token; grows at least linearly in T).
 """
 
 from __future__ import annotations
@@ -39,9 +40,14 @@ def run(workdir: Path, lengths: tuple[int, ...] = LENGTHS, repeats: int = 7) -> 
     rows: list[Row] = []
     for length in lengths:
         ids = rng.integers(0, tokenizer.vocab_size, (1, length), dtype=np.int64)
-        _, past = onnx_model.forward(ids[:, :-1], onnx_model.empty_past())
-        cached = _best_seconds(lambda ids=ids, past=past: onnx_model.forward(ids[:, -1:], past),
-                               repeats)
+        cache = onnx_model.cache_buffers()  # the sampler's cache (rotary: extended in place)
+        cache.forward(ids[:, :-1])
+
+        def step(ids=ids, cache=cache, length=length) -> None:
+            cache.length = cache.position = length - 1  # each timing reads after the same T-1
+            cache.forward(ids[:, -1:])
+
+        cached = _best_seconds(step, repeats)
         full = _best_seconds(lambda ids=ids: onnx_model.forward(ids, onnx_model.empty_past()),
                              max(2, repeats // 2))
         rows += [

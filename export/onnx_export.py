@@ -5,7 +5,10 @@ Outputs: logits [b, s, V] float32, present.{i}.key|value [b, h, p+s, d] float32
 A rotary model adds the input position_ids [b, s] int64: where the new tokens sit, p, p+1, ...
 until the sampler rolls its cache (runtime/window.py), more after. A stateful yoke adds the
 input yoke_state [b, H] (the window's state) and the output yoke_state_out [b, s, H] (the
-yoke's activation at every position; textgen_core/models/yoke.py).
+yoke's activation at every position; textgen_core/models/yoke.py). A rotary model without a
+stateful yoke also takes seqlens_k [b] int32 and total_sequence_length [] int32 (p + s - 1 and
+p + s), onnxruntime-genai's GroupQueryAttention inputs: the past may then be a longer buffer whose
+first p positions are valid, extended in place (export/onnx_fusion.py, runtime/cache_buffers.py).
 b, s and p are dynamic. The tokenizer, model config and format version ride in metadata_props,
 so the .onnx file alone is enough to sample.
 """
@@ -117,7 +120,8 @@ def export_gpt_onnx(model: GPT, tokenizer: CharTokenizer, path: str | Path) -> P
     _rename_dims(proto)
     # Fewer, fused kernels for the runtime (export/onnx_fusion.py); same interface and numbers.
     fuse_gpt_graph(proto, n_layer=config.n_layer, n_head=config.n_head,
-                   vocab_size=config.vocab_size, block_size=config.block_size)
+                   vocab_size=config.vocab_size, block_size=config.block_size,
+                   cache_buffers=config.rotary and not state_size)
     return save_textgen_onnx(proto, path, kind="gpt", tokenizer=tokenizer.to_dict(),
                              model_config=config.to_dict())
 

@@ -13,6 +13,15 @@ A rotary model's queries and keys come rotated out of a second Split (textgen_co
 the fused attention takes them as they are. Their rotation (eight nodes per layer) becomes one
 `com.microsoft.RotaryEmbedding`, which reads position_ids and the model's cos/sin tables.
 
+With `cache_buffers` (rotary models without a stateful yoke) the attention is
+`com.microsoft.GroupQueryAttention` instead, onnxruntime-genai's decoding kernel, and the graph
+takes two more inputs, `seqlens_k` [b] int32 (valid cache positions after this call, minus one)
+and `total_sequence_length` [] int32. Fed a past of exactly the valid positions, it computes what
+MultiHeadAttention does. Its point is the other way to feed it: a past buffer longer than the
+valid positions, bound (onnxruntime I/O binding) as the present output too, which the kernel
+extends in place; MultiHeadAttention copies the whole cache into a new present on every token
+(runtime/cache_buffers.py).
+
 The rewrite matches the graph by its interface names (`present.{i}.key|value` are Concats of the
 past and the new keys/values), touches a layer only when the whole pattern is there, and is then
 checked against the unfused graph on random inputs; if anything disagrees the unfused graph is
@@ -30,10 +39,11 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from runtime.model_file import position_ids
+from runtime.model_file import attention_lengths, position_ids
 
 MS_DOMAIN = "com.microsoft"
 CHECK_TOLERANCE = 1e-4
+LENGTH_INPUTS = ("seqlens_k", "total_sequence_length")
 
 
 @dataclass
@@ -76,7 +86,7 @@ class _Graph:
         return float(value.reshape(-1)[0]) if value.size == 1 else None
 
 
-def _attention_layer(g: _Graph, layer: int, n_head: int):
+def _attention_layer(g: _Graph, layer: int, n_head: int, cache_buffers: bool):
     """(new node, nodes it replaces) for one layer, or None when the pattern is not all there."""
     concat_k = g.made_by(f"present.{layer}.key", "Concat")
     concat_v = g.made_by(f"present.{layer}.value", "Concat")
@@ -106,12 +116,18 @@ def _attention_layer(g: _Graph, layer: int, n_head: int):
     reshape = transpose and g.only_consumer(transpose.output[0], "Reshape")
     if reshape is None:
         return None
-    fused = helper.make_node(
-        "MultiHeadAttention",
-        [split.output[0], sources[0], sources[1], "", "", "", past_k, past_v],
-        [reshape.output[0], concat_k.output[0], concat_v.output[0]],
-        name=f"textgen_attention_{layer}", domain=MS_DOMAIN, num_heads=n_head, unidirectional=1,
-    )
+    outputs = [reshape.output[0], concat_k.output[0], concat_v.output[0]]
+    name = f"textgen_attention_{layer}"
+    if cache_buffers:  # causal by construction, offset by the valid past positions
+        fused = helper.make_node(
+            "GroupQueryAttention",
+            [split.output[0], sources[0], sources[1], past_k, past_v, *LENGTH_INPUTS],
+            outputs, name=name, domain=MS_DOMAIN, num_heads=n_head, kv_num_heads=n_head)
+    else:
+        fused = helper.make_node(
+            "MultiHeadAttention",
+            [split.output[0], sources[0], sources[1], "", "", "", past_k, past_v],
+            outputs, name=name, domain=MS_DOMAIN, num_heads=n_head, unidirectional=1)
     return fused, [concat_k, concat_v, reshape]
 
 
@@ -226,13 +242,14 @@ def _remove_dead(graph: onnx.GraphProto) -> None:
         graph.value_info.remove(value)
 
 
-def _rewrite(proto: onnx.ModelProto, n_layer: int, n_head: int) -> tuple[int, int]:
+def _rewrite(proto: onnx.ModelProto, n_layer: int, n_head: int, cache_buffers: bool
+             ) -> tuple[int, int, int]:
     g = _Graph(proto.graph)
     replace: dict[int, onnx.NodeProto] = {}  # id(node) -> the fused node taking its place
     drop: set[int] = set()
     attention = gelu = rotary = 0
     for layer in range(n_layer):
-        found = _attention_layer(g, layer, n_head)
+        found = _attention_layer(g, layer, n_head, cache_buffers)
         if found is None:
             continue
         node, old = found
@@ -256,6 +273,12 @@ def _rewrite(proto: onnx.ModelProto, n_layer: int, n_head: int) -> tuple[int, in
     nodes = [replace.get(id(n), n) for n in proto.graph.node if id(n) not in drop]
     del proto.graph.node[:]
     proto.graph.node.extend(nodes)
+    if cache_buffers and attention:
+        if attention != n_layer:  # one interface for the whole cache, or none
+            raise ValueError(f"only {attention} of {n_layer} attention layers matched")
+        proto.graph.input.extend([
+            helper.make_tensor_value_info(LENGTH_INPUTS[0], onnx.TensorProto.INT32, ["batch"]),
+            helper.make_tensor_value_info(LENGTH_INPUTS[1], onnx.TensorProto.INT32, [])])
     _remove_dead(proto.graph)
     _sort_topologically(proto.graph)
     if (attention or gelu or rotary) and not any(o.domain == MS_DOMAIN for o in proto.opset_import):
@@ -264,7 +287,13 @@ def _rewrite(proto: onnx.ModelProto, n_layer: int, n_head: int) -> tuple[int, in
 
 
 def _outputs(proto: onnx.ModelProto, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """Every output of `proto` on `feed`; a GroupQueryAttention graph also gets the lengths that
+    say the past is all valid."""
     import onnxruntime as ort
+
+    if LENGTH_INPUTS[0] in {i.name for i in proto.graph.input}:
+        ids, past = feed["input_ids"], feed["past_key_values.0.key"]
+        feed = {**feed, **attention_lengths(past.shape[2], *ids.shape)}
 
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -274,37 +303,43 @@ def _outputs(proto: onnx.ModelProto, feed: dict[str, np.ndarray]) -> list[np.nda
     return session.run(None, feed)
 
 
-def _random_feed(proto: onnx.ModelProto, vocab_size: int, block_size: int) -> dict[str, np.ndarray]:
-    """Batch 2, a past of 3 positions and 2 new tokens: exercises masks, cache and batching."""
+# (batch, past, new) of the check's calls: masks, cache and batching. GroupQueryAttention on
+# the CPU reads several new tokens after a past only at batch 1, the one shape it is not fed.
+CHECK_CALLS = ((2, 3, 1), (1, 3, 2), (2, 0, 2))
+
+
+def _random_feed(proto: onnx.ModelProto, vocab_size: int, block_size: int, batch: int, past: int,
+                 new: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    past, new = min(3, block_size - 2), min(2, block_size - 1)
+    past, new = min(past, block_size - 2), min(new, block_size - 1)
     feed: dict[str, np.ndarray] = {}
     for value in proto.graph.input:
         dims = value.type.tensor_type.shape.dim
         if value.name == "input_ids":
-            feed[value.name] = rng.integers(0, vocab_size, (2, new), dtype=np.int64)
+            feed[value.name] = rng.integers(0, vocab_size, (batch, new), dtype=np.int64)
         elif value.name == "position_ids":  # as after a rolled cache: beyond the past's length
-            feed[value.name] = position_ids(3 * block_size, 2, new)
+            feed[value.name] = position_ids(3 * block_size, batch, new)
         elif len(dims) == 4:
-            feed[value.name] = rng.standard_normal((2, dims[1].dim_value, past, dims[3].dim_value),
-                                                   dtype=np.float32)
+            feed[value.name] = rng.standard_normal(
+                (batch, dims[1].dim_value, past, dims[3].dim_value), dtype=np.float32)
         else:  # any further float input (a recurrent state): batch first, static sizes after
-            shape = (2, *(d.dim_value or 1 for d in dims[1:]))
+            shape = (batch, *(d.dim_value or 1 for d in dims[1:]))
             feed[value.name] = rng.standard_normal(shape, dtype=np.float32)
     return feed
 
 
 def fuse_gpt_graph(proto: onnx.ModelProto, *, n_layer: int, n_head: int, vocab_size: int,
-                   block_size: int) -> FusionReport:
-    """Fuse attention and GELU in `proto` in place when the result provably computes the same."""
+                   block_size: int, cache_buffers: bool = False) -> FusionReport:
+    """Fuse attention and GELU in `proto` in place when the result provably computes the same;
+    `cache_buffers`: with GroupQueryAttention (see the module's doc)."""
     before = len(proto.graph.node)
     candidate = onnx.ModelProto()
     candidate.CopyFrom(proto)
     try:
-        attention, gelu, rotary = _rewrite(candidate, n_layer, n_head)
+        attention, gelu, rotary = _rewrite(candidate, n_layer, n_head, cache_buffers)
         if attention or gelu or rotary:
-            feed = _random_feed(proto, vocab_size, block_size)
-            worst = max(float(np.abs(a - b).max())
+            feeds = [_random_feed(proto, vocab_size, block_size, *call) for call in CHECK_CALLS]
+            worst = max(float(np.abs(a - b).max()) for feed in feeds
                         for a, b in zip(_outputs(proto, feed), _outputs(candidate, feed), strict=True))
             if not worst <= CHECK_TOLERANCE:
                 raise ValueError(f"fused graph differs by {worst:.3g}")

@@ -10,7 +10,7 @@ import onnxruntime as ort
 import torch
 
 from export.errors import ExportMismatchError
-from runtime.model_file import position_ids
+from runtime.model_file import attention_lengths, position_ids
 from runtime.window import roll_limit
 from textgen_core.models.gpt import GPT
 
@@ -39,8 +39,9 @@ def open_session(path: str | Path) -> ort.InferenceSession:
 def onnx_feed(session: ort.InferenceSession, ids: np.ndarray, past: list[np.ndarray],
               position: int | None = None, state: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """The inputs of one call: ids, the flat cache, and what the graph also takes: a rotary
-    model's position_ids (from `position`, by default right after the past) and a stateful
-    yoke's state (`state`, by default zero: a first window)."""
+    model's position_ids (from `position`, by default right after the past), the cache lengths
+    of a GroupQueryAttention graph, and a stateful yoke's state (`state`, by default zero: a
+    first window)."""
     feed = {"input_ids": ids.astype(np.int64)}
     for i in range(len(past) // 2):
         feed[f"past_key_values.{i}.key"] = past[2 * i]
@@ -52,6 +53,8 @@ def onnx_feed(session: ort.InferenceSession, ids: np.ndarray, past: list[np.ndar
         elif arg.name == "position_ids":
             start = past[0].shape[2] if position is None else position
             feed[arg.name] = position_ids(start, *ids.shape)
+        elif arg.name == "seqlens_k":  # GroupQueryAttention: the whole past is valid
+            feed.update(attention_lengths(past[0].shape[2], *ids.shape))
     return feed
 
 
@@ -71,7 +74,8 @@ def run_onnx(session: ort.InferenceSession, ids: np.ndarray, past: list[np.ndarr
 
 def onnx_parity(model: GPT, onnx_path: str | Path, seed: int = 0) -> ParityReport:
     """Max |Δlogits| between torch and onnxruntime: one uncached call, the same tokens split into
-    two cached calls, and a batch of two rows split the same way."""
+    two cached calls, and a batch of two rows, its first half in one call and the rest one token
+    per call."""
     c = model.config
     length = min(c.block_size, 24)
     ids = torch.randint(0, c.vocab_size, (2, length), generator=torch.Generator().manual_seed(seed))
@@ -84,9 +88,14 @@ def onnx_parity(model: GPT, onnx_path: str | Path, seed: int = 0) -> ParityRepor
     first, past = run_onnx(session, ids[:1, :split].numpy(), None, *shape)
     second, _ = run_onnx(session, ids[:1, split:].numpy(), past, *shape)
     cached = np.concatenate([first, second], axis=1)
-    first_b, past_b = run_onnx(session, ids[:, :split].numpy(), None, *shape)
-    second_b, _ = run_onnx(session, ids[:, split:].numpy(), past_b, *shape)
-    batch = np.concatenate([first_b, second_b], axis=1)
+    # The batch's second part one token per call: GroupQueryAttention files read several new
+    # tokens after a past only at batch 1 (onnxruntime's CPU kernel), and a sampler does this.
+    logits_b, past_b = run_onnx(session, ids[:, :split].numpy(), None, *shape)
+    steps = [logits_b]
+    for t in range(split, length):
+        logits_b, past_b = run_onnx(session, ids[:, t:t + 1].numpy(), past_b, *shape)
+        steps.append(logits_b)
+    batch = np.concatenate(steps, axis=1)
     far = 0.0
     if c.rotary:  # where a rolled cache reads: far beyond the window, as the runtime counts
         start = roll_limit(c.block_size)

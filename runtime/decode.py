@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from runtime.sampler import SamplingSettings, sample_next
-from runtime.window import RollingPast, keep_after_slide, prompt_window, roll_limit
+from runtime.window import Rollable, keep_after_slide, prompt_window, roll_limit
 
 Forward = Callable[[Sequence[int], Any], tuple[np.ndarray, Any]]
 
@@ -34,7 +34,7 @@ def decode(
     `carry(past, start)`, for models with a recurrent state (runtime/yoke_state.py), returns
     what a new window begins with, given the old window's `past` and the position in the old
     window where the new one starts; without it every window begins with `empty_past()`.
-    When `empty_past()` is a `RollingPast` (a rotary model), a full window rolls instead of
+    When `empty_past()` is `Rollable` (a rotary model's cache), a full window rolls instead of
     sliding (runtime/window.py)."""
     rng = np.random.default_rng(seed)
     context = list(prompt_ids)
@@ -49,7 +49,7 @@ def decode(
             _, chunk_past = forward(context[begin:end], first_past)
             first_past = carry(chunk_past, end - begin)
     logits, past = forward(context[-cached:], first_past)
-    rolls = carry is None and isinstance(first_past, RollingPast)
+    rolls = carry is None and isinstance(first_past, Rollable)
     for produced in range(1, max_new_tokens + 1):
         token = sample_next(logits, settings, rng, context[-cached:])
         context.append(token)

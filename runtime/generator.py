@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from runtime.cache_buffers import CacheBuffers
 from runtime.decode import decode
 from runtime.model_file import OnnxGPT
 from runtime.sampler import SamplingSettings, validate_max_new_tokens
@@ -40,6 +41,10 @@ class TextGenerator:
                                              past.position)
         return logits[0, -1], RollingPast(present, past.position + len(ids))
 
+    @staticmethod
+    def _forward_buffered(ids: Sequence[int], cache: CacheBuffers) -> tuple[np.ndarray, CacheBuffers]:
+        return cache.forward(np.asarray([ids], dtype=np.int64))[0, -1], cache
+
     def generate(
         self,
         prompt: str,
@@ -61,6 +66,11 @@ class TextGenerator:
                             empty_past=self._empty_stateful, settings=settings,
                             max_new_tokens=max_new_tokens, seed=seed,
                             carry=carrier(self.model.empty_past))
+        elif self.model.shape.cache_buffers:  # rolls too, in buffers extended in place
+            cache = self.model.cache_buffers()
+            tokens = decode(ids, block_size=self.block_size, forward=self._forward_buffered,
+                            empty_past=cache.cleared, settings=settings,
+                            max_new_tokens=max_new_tokens, seed=seed)
         elif self.model.shape.rotary:  # the cache rolls when the window is full
             tokens = decode(ids, block_size=self.block_size, forward=self._forward_rolling,
                             empty_past=lambda: RollingPast(self.model.empty_past()),

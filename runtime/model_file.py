@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 
 from runtime.onnx_file import (
     FLOAT,
+    INT32,
     INT64,
     Port,
     basic_session_options,
@@ -26,6 +27,9 @@ from runtime.onnx_file import (
 )
 from runtime.tokenizer import CharTokenizer
 from runtime.yoke_spec import parse_yoke
+
+if TYPE_CHECKING:
+    from runtime.cache_buffers import CacheBuffers
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,9 @@ class GPTShape:
     vocab_size: int
     state_size: int = 0  # width of the stateful yoke's state (input yoke_state), 0 without one
     rotary: bool = False  # rotary positions: the graph takes position_ids, the cache can roll
+    # GroupQueryAttention: the graph takes seqlens_k and total_sequence_length, and its cache can
+    # live in fixed buffers extended in place (runtime/cache_buffers.py)
+    cache_buffers: bool = False
 
 
 def _shape(path: Path, config: dict[str, Any], tokenizer: CharTokenizer) -> GPTShape:
@@ -66,6 +73,9 @@ def _ports(shape: GPTShape) -> tuple[dict[str, Port], dict[str, Port]]:
     inputs = {"input_ids": Port(INT64, 2)}
     if shape.rotary:
         inputs["position_ids"] = Port(INT64, 2)
+    if shape.cache_buffers:
+        inputs["seqlens_k"] = Port(INT32, 1)
+        inputs["total_sequence_length"] = Port(INT32, 0)
     outputs = {"logits": Port(FLOAT, 3, {2: shape.vocab_size})}
     for i in range(shape.n_layer):
         for part in ("key", "value"):
@@ -80,6 +90,14 @@ def _ports(shape: GPTShape) -> tuple[dict[str, Port], dict[str, Port]]:
 def position_ids(start: int, batch: int, length: int) -> np.ndarray:
     """A rotary graph's `position_ids` (batch, length) int64: start, start + 1, ... in every row."""
     return np.tile(np.arange(start, start + length, dtype=np.int64), (batch, 1))
+
+
+def attention_lengths(past: int, batch: int, length: int) -> dict[str, np.ndarray]:
+    """A GroupQueryAttention graph's length inputs for `length` new tokens after `past` valid
+    cache positions in every row: seqlens_k (the valid positions after the call, minus one) and
+    total_sequence_length."""
+    return {"seqlens_k": np.full(batch, past + length - 1, np.int32),
+            "total_sequence_length": np.array(past + length, np.int32)}
 
 
 def session_options(threads: int | None) -> ort.SessionOptions:
@@ -103,6 +121,9 @@ class OnnxGPT:
         checked.verify_checksum()
         self.shape = _shape(self.path, self.config, self.tokenizer)
         self.session = checked.session(session_options(threads))
+        takes = {arg.name for arg in self.session.get_inputs()}
+        # Rotary files from before GroupQueryAttention have a cache that only grows (copied).
+        self.shape = replace(self.shape, cache_buffers=self.shape.rotary and "seqlens_k" in takes)
         check_io(self.path, self.session, "textgen contract", *_ports(self.shape))
         self._past_names = [f"past_key_values.{i}.{p}" for i in range(self.shape.n_layer)
                             for p in ("key", "value")]
@@ -132,10 +153,18 @@ class OnnxGPT:
         if self.shape.rotary:
             start = past[0].shape[2] if position is None else position
             feed["position_ids"] = position_ids(start, *ids.shape)
+        if self.shape.cache_buffers:
+            feed.update(attention_lengths(past[0].shape[2], *ids.shape))
         if self.shape.state_size:
             feed["yoke_state"] = (self.empty_state(len(ids)) if state is None
                                   else np.ascontiguousarray(state, dtype=np.float32))
         return feed
+
+    def cache_buffers(self, batch_size: int = 1) -> CacheBuffers:
+        """An empty in-place cache for a GroupQueryAttention file (`shape.cache_buffers`)."""
+        from runtime.cache_buffers import CacheBuffers  # it builds on this module
+
+        return CacheBuffers(self.session, self.shape, batch_size)
 
     def empty_state(self, batch_size: int = 1) -> np.ndarray:
         return np.zeros((batch_size, self.shape.state_size), np.float32)

@@ -25,7 +25,7 @@ from runtime.tokenizer import CharTokenizer, tokenizer_from_dict
 ONNX_FORMAT = "textgen-onnx"
 SUPPORTED_VERSIONS = ("1",)
 SUPPORTED_KINDS = ("gpt", "gan", "stack")
-FLOAT, INT64 = "tensor(float)", "tensor(int64)"
+FLOAT, INT32, INT64 = "tensor(float)", "tensor(int32)", "tensor(int64)"
 
 
 def fail(path: Path, reason: str) -> ModelFileError:

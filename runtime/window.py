@@ -24,7 +24,7 @@ from here, so they see the same context at every step and greedy decoding agrees
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 ROLL_LIMIT_WINDOWS = 32
 
@@ -46,6 +46,16 @@ def roll_limit(block_size: int) -> int:
     """Once a full window's next position reaches this, the sampler slides once (positions
     restart at 0) instead of rolling; positions therefore stay below roll_limit + block_size."""
     return ROLL_LIMIT_WINDOWS * block_size
+
+
+@runtime_checkable
+class Rollable(Protocol):
+    """A cache the decode loop rolls: `RollingPast` here, or the runtime's in-place
+    `CacheBuffers` (runtime/cache_buffers.py)."""
+
+    position: int  # of the next token
+
+    def rolled(self, drop: int) -> Rollable: ...
 
 
 @dataclass(frozen=True)

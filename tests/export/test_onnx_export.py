@@ -38,7 +38,9 @@ def test_names_and_dynamic_dimensions_follow_the_contract(exported_tiny: dict[st
     assert inputs["input_ids"] == ["batch", "sequence"]
     assert inputs["past_key_values.0.key"] == ["batch", 2, "past_sequence", 16]
     assert inputs["position_ids"] == ["batch", "sequence"]  # rotary, the default
-    assert inputs.keys() == {"input_ids", "position_ids"} | {
+    # GroupQueryAttention's lengths: the past may be a longer buffer (runtime/cache_buffers.py)
+    assert inputs["seqlens_k"] == ["batch"] and inputs["total_sequence_length"] == []
+    assert inputs.keys() == {"input_ids", "position_ids", "seqlens_k", "total_sequence_length"} | {
         f"past_key_values.{i}.{p}" for i in range(2) for p in ("key", "value")}
     assert outputs["logits"][:2] == ["batch", "sequence"]
     assert outputs["present.1.value"] == ["batch", 2, "total_sequence", 16]
