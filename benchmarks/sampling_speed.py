@@ -4,9 +4,10 @@
 - torch with our KV cache (`textgen_core.sampling.generate`);
 - the runtime on the fp32 ONNX file and on the int8 one (`runtime.load(...).generate`), end to
   end: prompt prefill, every decode step, the numpy sampler and detokenisation; the model has
-  rotary positions (the default), so a full window rolls its cache (runtime/window.py);
+  rotary positions (the default), so its cache stays in place (runtime/cache_buffers.py) and a
+  full window rolls it (runtime/window.py);
 - the same fp32 runtime on a model with nanoGPT's learned positions, which re-reads 3/4 of the
-  window each time it is full: what rolling saves;
+  window each time it is full and copies its cache on every token: what both save;
 - the runtime's CPU time per token on one thread, which other processes on a shared machine
   do not inflate the way they inflate wall time;
 - the weight-read bound: fp32 weight bytes / memory bandwidth (benchmarks/memory_bandwidth.py),
