@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from runtime.sampler import SamplingSettings, sample_next
-from runtime.window import Rollable, keep_after_slide, prompt_window, roll_limit
+from runtime.window import keep_after_slide, prompt_window, roll_limit
 
 Forward = Callable[[Sequence[int], Any], tuple[np.ndarray, Any]]
 
@@ -28,14 +28,18 @@ def decode(
     max_new_tokens: int,
     seed: int | None,
     carry: Callable[[Any, int], Any] | None = None,
+    rolls: bool = False,
 ) -> Iterator[int]:
     """Yield `max_new_tokens` new token ids continuing `prompt_ids` (non-empty).
 
     `carry(past, start)`, for models with a recurrent state (runtime/yoke_state.py), returns
     what a new window begins with, given the old window's `past` and the position in the old
     window where the new one starts; without it every window begins with `empty_past()`.
-    When `empty_past()` is `Rollable` (a rotary model's cache), a full window rolls instead of
-    sliding (runtime/window.py)."""
+    With `rolls` (a rotary model without `carry`), a full window rolls instead of sliding
+    (runtime/window.py): the past then offers `position` (of the next token) and `rolled(drop)`,
+    as `RollingPast` and the runtime's `CacheBuffers` do."""
+    if rolls and carry is not None:
+        raise ValueError("a window that carries a state re-reads; it cannot roll")
     rng = np.random.default_rng(seed)
     context = list(prompt_ids)
     cached = prompt_window(len(context), block_size)
@@ -49,7 +53,6 @@ def decode(
             _, chunk_past = forward(context[begin:end], first_past)
             first_past = carry(chunk_past, end - begin)
     logits, past = forward(context[-cached:], first_past)
-    rolls = carry is None and isinstance(first_past, Rollable)
     for produced in range(1, max_new_tokens + 1):
         token = sample_next(logits, settings, rng, context[-cached:])
         context.append(token)

@@ -70,11 +70,12 @@ class TextGenerator:
             cache = self.model.cache_buffers()
             tokens = decode(ids, block_size=self.block_size, forward=self._forward_buffered,
                             empty_past=cache.cleared, settings=settings,
-                            max_new_tokens=max_new_tokens, seed=seed)
+                            max_new_tokens=max_new_tokens, seed=seed, rolls=True)
         elif self.model.shape.rotary:  # the cache rolls when the window is full
             tokens = decode(ids, block_size=self.block_size, forward=self._forward_rolling,
                             empty_past=lambda: RollingPast(self.model.empty_past()),
-                            settings=settings, max_new_tokens=max_new_tokens, seed=seed)
+                            settings=settings, max_new_tokens=max_new_tokens, seed=seed,
+                            rolls=True)
         else:
             tokens = decode(ids, block_size=self.block_size, forward=self._forward,
                             empty_past=self.model.empty_past, settings=settings,

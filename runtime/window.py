@@ -24,7 +24,7 @@ from here, so they see the same context at every step and greedy decoding agrees
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 ROLL_LIMIT_WINDOWS = 32
 
@@ -48,21 +48,12 @@ def roll_limit(block_size: int) -> int:
     return ROLL_LIMIT_WINDOWS * block_size
 
 
-@runtime_checkable
-class Rollable(Protocol):
-    """A cache the decode loop rolls: `RollingPast` here, or the runtime's in-place
-    `CacheBuffers` (runtime/cache_buffers.py)."""
-
-    position: int  # of the next token
-
-    def rolled(self, drop: int) -> Rollable: ...
-
-
 @dataclass(frozen=True)
 class RollingPast:
     """A rotary model's cache as the decode loop carries it: the per-layer keys/values
     (b, h, p, d) (numpy or torch) and the position of the next token, which exceeds p once the
-    cache has rolled."""
+    cache has rolled. The runtime's in-place `CacheBuffers` (runtime/cache_buffers.py) offers
+    the same `position` and `rolled`."""
 
     cache: list[Any]  # per layer an array (b, h, p, d) or a (key, value) pair of them
     position: int = 0

@@ -58,7 +58,7 @@ def generate(
         tokens = decode(ids, block_size=model.config.block_size,
                         forward=forward_rolling if rolling else forward,
                         empty_past=(lambda: RollingPast(empty())) if rolling else empty,
-                        settings=settings, max_new_tokens=max_new_tokens, seed=seed)
+                        settings=settings, max_new_tokens=max_new_tokens, seed=seed, rolls=rolling)
         return (tokenizer.decode([t]) for t in tokens)
 
     @torch.inference_mode()

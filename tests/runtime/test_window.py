@@ -40,7 +40,7 @@ def _run(model: FakeModel, rolling: bool, new_tokens: int, prompt=(1, 2, 3)) -> 
     else:
         forward, empty = model.forward_plain, list
     return list(decode(list(prompt), block_size=BLOCK, forward=forward, empty_past=empty,
-                       settings=GREEDY, max_new_tokens=new_tokens, seed=0))
+                       settings=GREEDY, max_new_tokens=new_tokens, seed=0, rolls=rolling))
 
 
 def test_a_rolling_cache_never_reads_a_token_twice() -> None:
