@@ -1,4 +1,5 @@
-"""Developer sessions: `nox` runs tests and lint; `nox -s bench` and `nox -s demo` on request."""
+"""Developer sessions: `nox` runs tests and lint; `nox -s bench`, `nox -s demo` and `nox -s gpu` on
+request."""
 
 import nox
 
@@ -32,7 +33,15 @@ def lint(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Measure speed against the references in one run and print ratio tables."""
     install_project(session)
+    session.install("-e", ".[bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def gpu(session: nox.Session) -> None:
+    """Prove every GPU path in one run of under 8 minutes on a CUDA machine (`-- --dry-run` on a CPU)."""
+    install_project(session)
+    session.run("python", "-m", "benchmarks.gpu_check", *session.posargs)
 
 
 @nox.session

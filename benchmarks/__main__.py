@@ -21,6 +21,8 @@ import torch
 from rich.console import Console
 
 from benchmarks import (
+    batch_sampling,
+    genai_speed,
     gpu_time_to_loss,
     gpu_training,
     markup_speed,
@@ -59,6 +61,20 @@ def _sampling(ctx: Context) -> list[report.Row]:
     return rows
 
 
+def _batch_sampling(ctx: Context) -> list[report.Row]:
+    rows, info = batch_sampling.run(ctx.workdir, new_tokens=ctx.args.new_tokens,
+                                    rounds=1 if ctx.args.quick else 5)
+    ctx.extra["batch_sampling"] = info
+    return rows
+
+
+def _genai(ctx: Context) -> list[report.Row]:
+    rows, info = genai_speed.run(ctx.workdir, new_tokens=ctx.args.new_tokens,
+                                 rounds=2 if ctx.args.quick else 5)
+    ctx.extra["genai"] = info
+    return rows
+
+
 def _markup(ctx: Context) -> list[report.Row]:
     rows, info = markup_speed.run()
     ctx.extra["markup"] = info
@@ -70,6 +86,10 @@ BENCHMARKS: list[Benchmark] = [
               lambda ctx: training_speed.run_cpu(rounds=1 if ctx.args.quick else 3)),
     Benchmark("sampling", "CPU sampling, batch 1, fp32/int8, nanoGPT baby shape (6x384, ctx 256)",
               _sampling),
+    Benchmark("batch-sampling", "CPU sampling, 8 sequences in one batch vs one (runtime fp32, 6x384)",
+              _batch_sampling),
+    Benchmark("genai", "CPU decoding, batch 1, greedy: our runtime vs onnxruntime-genai (6x384, "
+                       "ctx 1024), paired rounds", _genai),
     Benchmark("sampling-scaling", "CPU sampling time per token vs context (runtime, 6x384)",
               lambda ctx: sampling_scaling.run(
                   ctx.workdir, lengths=(64, 256) if ctx.args.quick else sampling_scaling.LENGTHS)),

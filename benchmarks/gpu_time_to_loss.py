@@ -14,6 +14,7 @@ import itertools
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.report import Row
@@ -46,8 +47,23 @@ class _StepClock(TrainingDisplay):
         super().evaluation(step, *args)
 
 
-def run(preset: str = "fast", *, device: str = "cuda", corpus: str = "shakespeare",
-        max_iters: int | None = None) -> list[Row]:
+@dataclass
+class TimeToLoss:
+    """One run of the recipe. Seconds are training seconds with the compile time taken out."""
+
+    preset: str
+    steps: int  # steps run
+    compile_s: float
+    typical_step_s: float
+    best_val_loss: float
+    seconds: float  # of the whole run
+    hit_step: int | None = None  # the first evaluation at or below TARGET_LOSS; None: not reached
+    hit_val_loss: float | None = None
+    hit_seconds: float | None = None
+
+
+def measure(preset: str = "fast", *, device: str = "cuda", corpus: str = "shakespeare",
+            max_iters: int | None = None) -> TimeToLoss:
     """The recipe on `device` (CUDA for the real measurement; the other arguments let a test
     exercise this code on CPU with a tiny corpus)."""
     from textgen_core.training.trainer import RunSpec, train_gpt
@@ -70,23 +86,37 @@ def run(preset: str = "fast", *, device: str = "cuda", corpus: str = "shakespear
         train_gpt(spec, display_factory=display)
         evals = [e for e in read_metrics(metrics_path(out)) if e.get("event") == "eval"]
     clock = clocks[0]
+    if not evals:  # stopped early (Ctrl-C) before the first evaluation
+        raise RuntimeError(f"the run stopped after {len(clock.finished)} step(s), before its first "
+                           "evaluation")
     marks = [clock.started, *clock.finished]
     durations = [b - a for a, b in itertools.pairwise(marks)]
     typical = statistics.median(d for i, d in enumerate(durations, 1) if i not in clock.after_eval)
     compile_s = max(0.0, durations[0] - typical)
+    result = TimeToLoss(preset=preset, steps=evals[-1]["step"], compile_s=compile_s,
+                        typical_step_s=typical, best_val_loss=min(e["val_loss"] for e in evals),
+                        seconds=evals[-1]["train_seconds"] - compile_s)
     hit = next((e for e in evals if e["val_loss"] <= TARGET_LOSS), None)
-    best = min(e["val_loss"] for e in evals)
+    if hit is not None:
+        result.hit_step, result.hit_val_loss = hit["step"], hit["val_loss"]
+        result.hit_seconds = hit["train_seconds"] - compile_s
+    return result
+
+
+def run(preset: str = "fast", *, device: str = "cuda", corpus: str = "shakespeare",
+        max_iters: int | None = None) -> list[Row]:
+    """`measure` as the benchmark table's rows."""
+    result = measure(preset, device=device, corpus=corpus, max_iters=max_iters)
     rows = [Row("gpu-time-to-loss", f"target: val {TARGET_LOSS} within", TARGET_SECONDS, "s",
                 note=f"nanoGPT baby on an H100: ~{NANOGPT_H100_SECONDS:.0f} s (issue 7, quoted)")]
-    if hit is None:
+    if result.hit_seconds is None:
         rows.append(Row("gpu-time-to-loss", f"--preset {preset}: val {TARGET_LOSS} not reached",
-                        evals[-1]["train_seconds"] - compile_s, "s",
-                        note=f"best val {best:.3f} after {evals[-1]['step']} steps"))
+                        result.seconds, "s",
+                        note=f"best val {result.best_val_loss:.3f} after {result.steps} steps"))
     else:
         rows.append(Row("gpu-time-to-loss", f"--preset {preset} to val {TARGET_LOSS}",
-                        hit["train_seconds"] - compile_s, "s",
-                        reference=f"target: val {TARGET_LOSS} within",
-                        note=f"step {hit['step']}, val {hit['val_loss']:.3f}; <= 1.00x meets it"))
-    rows.append(Row("gpu-time-to-loss", "compile time (first step)", compile_s, "s",
-                    note=f"typical step {typical * 1e3:.1f} ms"))
+                        result.hit_seconds, "s", reference=f"target: val {TARGET_LOSS} within",
+                        note=f"step {result.hit_step}, val {result.hit_val_loss:.3f}; <= 1.00x meets it"))
+    rows.append(Row("gpu-time-to-loss", "compile time (first step)", result.compile_s, "s",
+                    note=f"typical step {result.typical_step_s * 1e3:.1f} ms"))
     return rows

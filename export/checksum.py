@@ -7,11 +7,11 @@ the file with the value zeroed again is the stored value.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import onnx
 
+from runtime.atomic_file import write_atomic
 from runtime.onnx_scan import CHECKSUM_KEY, CHECKSUM_PLACEHOLDER, CHECKSUM_PREFIX, checksum_of
 
 
@@ -32,10 +32,5 @@ def save_with_checksum(proto: onnx.ModelProto, path: str | Path) -> Path:
     assert digest is not None
     at = data.find(CHECKSUM_PREFIX) + len(CHECKSUM_PREFIX)
     stamped = data[:at] + digest.encode() + data[at + 64 :]
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(stamped)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, stamped)
     return path

@@ -1,4 +1,4 @@
-"""`python -m export onnx|torchscript CKPT`: write the file, prove parity, report.
+"""`python -m export onnx|genai|torchscript CKPT`: write the file, prove parity, report.
 
 Each file is written under a temporary name beside the target and moved into place only after
 its parity check passed (export/staging.py), so a failed export never leaves a bad file under the
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,12 @@ import torch
 from export.errors import ExportError
 from export.onnx_export import export_gpt_onnx
 from export.parity import FP32_TOLERANCE, onnx_parity, require_parity
-from export.quantize import quantization_cost, quantize_int8
+from export.quantize import QUANTIZATIONS, quantization_cost, quantize
 from export.staging import file_size, staged, write_logits_file
 from export.stateful_parity import stateful_onnx_parity
 from export.torchscript_export import export_gpt_torchscript, torchscript_parity
 from runtime.errors import TextgenError
+from runtime.terminal_text import print_error
 from runtime.tokenizer import CharTokenizer
 from runtime.window import roll_limit
 from textgen_core.models.gpt import GPT
@@ -36,14 +38,33 @@ EVAL_TOKENS = 1024
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m export",
                                      description="Export a textgen checkpoint.")
-    sub = parser.add_subparsers(dest="format", required=True, metavar="{onnx,torchscript}")
+    sub = parser.add_subparsers(dest="format", required=True, metavar="{onnx,genai,torchscript}")
     onnx = sub.add_parser("onnx", help="ONNX with a key/value cache (for runtime/)")
     onnx.add_argument("checkpoint")
     onnx.add_argument("-o", "--output", help="default: <checkpoint stem>.onnx beside it")
-    onnx.add_argument("--quantize", choices=["int8"], help="also write a dynamically quantized file")
-    onnx.add_argument("--eval-text", help="text to measure the int8 loss cost on "
+    onnx.add_argument("--quantize", choices=QUANTIZATIONS,
+                      help="also write a quantized file: int8 (dynamic) or int4 (MatMulNBits)")
+    onnx.add_argument("--eval-text", help="text to measure the quantization's loss cost on "
                                           "(default: 1024 tokens sampled from the model)")
-    ts = sub.add_parser("torchscript", help="TorchScript, forward(input_ids) -> logits")
+    genai = sub.add_parser(
+        "genai", help="an onnxruntime-genai model folder (model.onnx, genai_config.json, "
+                      "tokenizer.json)",
+        description="The folder onnxruntime-genai opens as it is: og.Model(DIR). See "
+                    "export/genai.py for how its graph relates to the onnx export's.")
+    genai.add_argument("checkpoint")
+    genai.add_argument("-o", "--output", help="default: <checkpoint stem>-genai/ beside it")
+    genai.add_argument("--quantize", choices=QUANTIZATIONS,
+                       help="write the quantized graph as model.onnx (int4: what "
+                            "onnxruntime-genai's builder writes for -p int4)")
+    genai.add_argument("--eval-text", help="text to measure the quantization's loss cost on "
+                                           "(default: 1024 tokens sampled from the model)")
+    ts = sub.add_parser(
+        "torchscript", help="TorchScript (runs code when loaded: for PyTorch deployments that trust it)",
+        description="The interface depends on the kind. gpt: forward(input_ids [b, s]) -> logits "
+                    "[b, s, V]; a stateful yoke: forward(input_ids, yoke_state [b, H]) -> (logits, "
+                    "yoke_state_out [b, s, H]). stack: forward(input_ids, *state) -> (logits, "
+                    "*next_state), no state without RNN/LSTM layers. gan: forward(global_noise, "
+                    "step_noise, block_noise[, uniform]) -> (token_ids, probs), as its ONNX file.")
     ts.add_argument("checkpoint")
     ts.add_argument("-o", "--output", help="default: <checkpoint stem>.ts beside it")
     return parser
@@ -78,6 +99,9 @@ def export_checkpoint(checkpoint: str, fmt: str, out: str | None = None,
                       report=print) -> list[Path]:
     """Export `checkpoint`; returns the files written. `report` receives one line per fact."""
     payload = load_checkpoint(checkpoint)
+    if fmt == "genai" and payload["kind"] != "gpt":
+        raise ExportError(f"{checkpoint} holds a {payload['kind']!r} model; onnxruntime-genai "
+                          "runs decoder-only GPTs only (export it with `python -m export onnx`)")
     if payload["kind"] == "gan":  # the GAN generator: export/gan_export.py
         from export.gan_export import export_gan_checkpoint
 
@@ -91,43 +115,76 @@ def export_checkpoint(checkpoint: str, fmt: str, out: str | None = None,
     written = []
     if fmt == "onnx":
         target = Path(out) if out else ckpt.with_suffix(".onnx")
-        with staged(target) as staging:
-            export_gpt_onnx(model, tokenizer, staging)
-            parity = onnx_parity(model, staging)
-            require_parity(parity.worst, target)
-            state_diff = None
-            if model.config.yoke_state_size:
-                state_diff = stateful_onnx_parity(model, staging)
-                require_parity(state_diff, target)
-        written.append(target)
-        report(f"wrote {target} ({file_size(target)})")
-        report(f"  max |Δlogits| vs torch: {parity.max_abs_diff_no_past:.2e} without past, "
-               f"{parity.max_abs_diff_with_past:.2e} with past, {parity.max_abs_diff_batch:.2e} "
-               f"batch of 2 (limit {FP32_TOLERANCE:.0e})")
-        if model.config.rotary:
-            report(f"  rotary positions {roll_limit(model.config.block_size)}+ (a rolled cache): "
-                   f"{parity.max_abs_diff_far_positions:.2e}")
-        if state_diff is not None:
-            report(f"  stateful yoke: max |Δ| of logits and yoke_state_out with a nonzero "
-                   f"yoke_state {state_diff:.2e}")
-        if quantize == "int8":
-            int8 = target.with_suffix(".int8.onnx")
-            with staged(int8) as staging:
-                quantize_int8(target, staging)
-            written.append(int8)
-            cost = quantization_cost(model, target, int8, _eval_tokens(model, tokenizer, eval_text))
-            ratio = int8.stat().st_size / target.stat().st_size
-            report(f"wrote {int8} ({file_size(int8)}, {ratio:.2f}x the fp32 file)")
-            report(f"  max |Δlogits| vs torch {cost.max_abs_diff:.3g}, top-1 agreement with fp32 "
-                   f"{cost.top1_agreement:.1%}, loss fp32 {cost.loss_fp32:.4f} -> int8 "
-                   f"{cost.loss_int8:.4f} ({cost.loss_int8 - cost.loss_fp32:+.4f}) on "
-                   f"{cost.eval_tokens:,} tokens")
+        written.append(_write_onnx(model, tokenizer, target, report))
+        if quantize:
+            written.append(_write_quantized(model, tokenizer, target, quantize, eval_text, report))
+    elif fmt == "genai":
+        from export.genai import require_genai_support, write_genai_folder
+
+        require_genai_support(model.config, tokenizer)
+        folder = Path(out) if out else ckpt.with_name(f"{ckpt.stem}-genai")
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            work = tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.")
+        except OSError as exc:
+            raise ExportError(f"cannot write beside {folder}: {exc.strerror or exc}") from None
+        with work as tmp:  # the checked graphs, before their interface is changed
+            graph = _write_onnx(model, tokenizer, Path(tmp) / "model.onnx", lambda line: None)
+            if quantize:
+                graph = _write_quantized(model, tokenizer, graph, quantize, eval_text, report,
+                                         announce=False)
+            written += write_genai_folder(model.config, tokenizer, graph, folder, report)
     else:
         target = Path(out) if out else ckpt.with_suffix(".ts")
         write_logits_file(target, lambda staging: export_gpt_torchscript(model, tokenizer, staging),
                           lambda staging: torchscript_parity(model, staging), report)
         written.append(target)
     return written
+
+
+def _write_onnx(model: GPT, tokenizer: CharTokenizer, target: Path,
+                report: Callable[[str], None]) -> Path:
+    """The fp32 ONNX file at `target`, moved there only after its parity checks passed."""
+    with staged(target) as staging:
+        export_gpt_onnx(model, tokenizer, staging)
+        parity = onnx_parity(model, staging)
+        require_parity(parity.worst, target)
+        state_diff = None
+        if model.config.yoke_state_size:
+            state_diff = stateful_onnx_parity(model, staging)
+            require_parity(state_diff, target)
+    report(f"wrote {target} ({file_size(target)})")
+    report(f"  max |Δlogits| vs torch: {parity.max_abs_diff_no_past:.2e} without past, "
+           f"{parity.max_abs_diff_with_past:.2e} with past, {parity.max_abs_diff_batch:.2e} "
+           f"batch of 2 (limit {FP32_TOLERANCE:.0e})")
+    if model.config.rotary:
+        report(f"  rotary positions {roll_limit(model.config.block_size)}+ (a rolled cache): "
+               f"{parity.max_abs_diff_far_positions:.2e}")
+    if state_diff is not None:
+        report(f"  stateful yoke: max |Δ| of logits and yoke_state_out with a nonzero "
+               f"yoke_state {state_diff:.2e}")
+    return target
+
+
+def _write_quantized(model: GPT, tokenizer: CharTokenizer, fp32: Path, kind: str,
+                     eval_text: str | None, report: Callable[[str], None],
+                     announce: bool = True) -> Path:
+    """`fp32` quantized (`kind`: int8 or int4) beside it, and its cost in accuracy reported;
+    `announce`: name the file too (not a temporary one)."""
+    target = fp32.with_suffix(f".{kind}.onnx")
+    with staged(target) as staging:
+        quantize(kind, fp32, staging)
+    cost = quantization_cost(model, fp32, target, _eval_tokens(model, tokenizer, eval_text))
+    ratio = target.stat().st_size / fp32.stat().st_size
+    if announce:
+        report(f"wrote {target} ({file_size(target)}, {ratio:.2f}x the fp32 file)")
+    else:
+        report(f"{kind} graph: {file_size(target)}, {ratio:.2f}x the fp32 graph")
+    report(f"  max |Δlogits| vs torch {cost.max_abs_diff:.3g}, top-1 agreement with fp32 "
+           f"{cost.top1_agreement:.1%}, loss fp32 {cost.loss_fp32:.4f} -> {kind} "
+           f"{cost.loss_int8:.4f} ({cost.loss_int8 - cost.loss_fp32:+.4f}) on "
+           f"{cost.eval_tokens:,} tokens")
+    return target
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +197,6 @@ def main(argv: list[str] | None = None) -> int:
                               getattr(args, "quantize", None), getattr(args, "eval_text", None),
                               report=lambda line: print(line, flush=True))
     except TextgenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 1
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from export.errors import ExportError
 from export.parity import FP32_TOLERANCE, require_parity
+from runtime.atomic_file import describe_os_error, fsync_directory
 
 
 def file_size(path: Path) -> str:
@@ -27,9 +28,13 @@ def staged(target: Path) -> Iterator[Path]:
     staging = target.with_name(f".{target.name}.exporting")
     try:
         yield staging
+        # The writers (torch.onnx, torch.jit) take a path, so this is atomic_file's last steps.
+        with open(staging, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(staging, target)
+        fsync_directory(target.parent)
     except OSError as exc:
-        raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from None
+        raise ExportError(f"cannot write {target}: {describe_os_error(exc)}") from None
     finally:
         with contextlib.suppress(OSError):
             staging.unlink()

@@ -1,5 +1,6 @@
 """The textgen TorchScript file: a traced module with the textgen header, the tokenizer and the
-model config riding along as `_extra_files` (what export/torchscript_generator.py reads back).
+model config riding along as `_extra_files` (names and format in runtime/torchscript_trust.py,
+which reads the header without torch; export/torchscript_generator.py reads the whole file back).
 
 TorchScript files run code when loaded; they are for PyTorch deployments that trust the file.
 """
@@ -8,22 +9,33 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from export.metadata import ONNX_FORMAT_VERSION
+from runtime.errors import ModelFileError, TextgenError
+from runtime.tokenizer import CharTokenizer, tokenizer_from_dict
+from runtime.torchscript_trust import (
+    HEADER_FILE,
+    MODEL_CONFIG_FILE,
+    TOKENIZER_FILE,
+    TORCHSCRIPT_FORMAT,
+    require_trusted,
+)
+from runtime.word_tokenizer import WordTokenizer
 
-TORCHSCRIPT_FORMAT = "textgen-torchscript"
+KINDS = ("gpt", "gan", "stack")
 
 
 def extra_files(kind: str, tokenizer: dict[str, Any], model_config: dict[str, Any]) -> dict[str, str]:
     header = {"format": TORCHSCRIPT_FORMAT, "version": ONNX_FORMAT_VERSION, "kind": kind}
     return {
-        "textgen.json": json.dumps(header),
-        "tokenizer.json": json.dumps(tokenizer, ensure_ascii=False),
-        "model_config.json": json.dumps(model_config),
+        HEADER_FILE: json.dumps(header),
+        TOKENIZER_FILE: json.dumps(tokenizer, ensure_ascii=False),
+        MODEL_CONFIG_FILE: json.dumps(model_config),
     }
 
 
@@ -43,3 +55,48 @@ def load_traced(path: str | Path) -> torch.jit.ScriptModule:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return torch.jit.load(str(path))
+
+
+@dataclass(frozen=True)
+class TorchScriptFile:
+    """A loaded textgen TorchScript file: the module and what rides along with it."""
+
+    path: Path
+    module: torch.jit.ScriptModule
+    kind: str
+    tokenizer: CharTokenizer | WordTokenizer
+    config: dict[str, Any]
+
+
+def read_torchscript(path: str | Path, trusted: bool, kinds: tuple[str, ...] = KINDS) -> TorchScriptFile:
+    """Load a textgen TorchScript file of one of `kinds`, only when the user trusts it (loading
+    runs code from the file; runtime/torchscript_trust.py)."""
+    path = Path(path)
+    require_trusted(path, trusted)
+    files = dict.fromkeys((HEADER_FILE, TOKENIZER_FILE, MODEL_CONFIG_FILE), "")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch.jit is deprecated in recent torch
+            module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
+        header = json.loads(files[HEADER_FILE] or "{}")
+        config = json.loads(files[MODEL_CONFIG_FILE] or "{}")
+    except Exception as exc:  # torch.jit raises many types for foreign or damaged files
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{path}: not a textgen TorchScript file ({first})") from None
+    if not isinstance(header, dict) or header.get("format") != TORCHSCRIPT_FORMAT:
+        raise ModelFileError(f"{path}: not a textgen TorchScript file (no {TORCHSCRIPT_FORMAT!r} "
+                             "header)")
+    kind = header.get("kind")
+    if kind not in KINDS:
+        raise ModelFileError(f"{path} holds a {kind!r} model; this version runs TorchScript files "
+                             f"of: {', '.join(KINDS)}")
+    if kind not in kinds:
+        raise ModelFileError(f"{path} holds a {kind!r} model, not a {' or '.join(map(repr, kinds))} "
+                             "model")
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{path}: its model config is not a JSON object")
+    try:
+        tokenizer = tokenizer_from_dict(json.loads(files[TOKENIZER_FILE] or "{}"))
+    except (ValueError, TypeError, KeyError, TextgenError) as exc:
+        raise ModelFileError(f"{path}: its tokenizer is unreadable ({exc})") from None
+    return TorchScriptFile(path, module, kind, tokenizer, config)

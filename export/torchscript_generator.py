@@ -2,54 +2,65 @@
 
 `torch.jit.load` executes code stored in the file, so a TorchScript model from a stranger can do
 anything the user can. The chat imports this module only with `--trust-torchscript` (the gate is
-runtime/torchscript_trust.py), which keeps torch out of the ONNX runtime. The file has no key/value
-cache: each step recomputes the window (the decode loop's `past` is the list of ids already read).
+runtime/torchscript_trust.py), which keeps torch out of the ONNX runtime.
+
+`open_torchscript` opens a file of any kind `python -m export torchscript` writes, with the API of
+the ONNX runtime's object for that kind: this module's `TorchScriptGenerator` for a GPT, the
+runtime's `StackGenerator` around the TorchScript stack (export/torchscript_stack.py), and
+`TorchScriptGAN` (export/torchscript_gan.py). Each samples through the ONNX runtime's decoding
+loop and sampler, or draws the GAN's noise with its code, so the same seed gives the same text.
+
+A GPT file has no key/value cache: each step recomputes the window (the decode loop's `past` is
+the list of ids already read).
 """
 
 from __future__ import annotations
 
-import json
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from export.torchscript_file import TORCHSCRIPT_FORMAT
+from export.torchscript_file import KINDS, TorchScriptFile, read_torchscript
+from export.torchscript_gan import TorchScriptGAN
+from export.torchscript_stack import torchscript_stack_generator
 from runtime.decode import decode
 from runtime.errors import ModelFileError
 from runtime.generator import start_ids
+from runtime.model_limits import bounded_size
 from runtime.sampler import SamplingSettings, validate_max_new_tokens
-from runtime.tokenizer import tokenizer_from_dict
-from runtime.torchscript_trust import require_trusted
+from runtime.stack_model import StackGenerator
 from runtime.yoke_spec import parse_yoke
 from runtime.yoke_state import StatefulPast, carrier, stateful_forward
 
 
+def open_torchscript(path: str | Path, trusted: bool, kinds: tuple[str, ...] = KINDS
+                     ) -> TorchScriptGenerator | StackGenerator | TorchScriptGAN:
+    """The sampler for a trusted TorchScript file of one of `kinds`, chosen by its header."""
+    loaded = read_torchscript(path, trusted, kinds)
+    if loaded.kind == "gan":
+        return TorchScriptGAN(loaded)
+    if loaded.kind == "stack":
+        return torchscript_stack_generator(loaded)
+    return TorchScriptGenerator(loaded)
+
+
 class TorchScriptGenerator:
-    def __init__(self, path: str | Path, trusted: bool = False) -> None:
-        path = Path(path)
-        require_trusted(path, trusted)
-        files = {"textgen.json": "", "tokenizer.json": "", "model_config.json": ""}
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # torch.jit is deprecated in recent torch
-                self.module = torch.jit.load(str(path), map_location="cpu", _extra_files=files)
-            header = json.loads(files["textgen.json"] or "{}")
-            self.tokenizer = tokenizer_from_dict(json.loads(files["tokenizer.json"] or "{}"))
-            self.config = json.loads(files["model_config.json"] or "{}")
-        except Exception as exc:  # torch.jit raises many types for foreign or damaged files
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise ModelFileError(f"{path}: not a textgen TorchScript file ({first})") from None
-        if header.get("format") != TORCHSCRIPT_FORMAT or header.get("kind") != "gpt":
-            raise ModelFileError(f"{path}: not a textgen TorchScript GPT file")
-        self.block_size = int(self.config["block_size"])
+    """`generate(prompt, ...)` for a GPT TorchScript file, with `TextGenerator`'s API."""
+
+    def __init__(self, path: str | Path | TorchScriptFile, trusted: bool = False) -> None:
+        loaded = path if isinstance(path, TorchScriptFile) else read_torchscript(path, trusted, ("gpt",))
+        self.module = loaded.module
+        self.tokenizer = loaded.tokenizer
+        self.config = loaded.config
+        self.block_size = bounded_size(loaded.path, self.config, "block_size")
+        n_layer = bounded_size(loaded.path, self.config, "n_layer")
         self.vocab_size = self.tokenizer.vocab_size
         try:
-            yoke = parse_yoke(self.config.get("yoke", ""), int(self.config["n_layer"]))
+            yoke = parse_yoke(self.config.get("yoke", ""), n_layer)
         except ValueError as exc:
-            raise ModelFileError(f"{path}: its model config has an invalid yoke ({exc})") from None
+            raise ModelFileError(f"{loaded.path}: its model config has an invalid yoke ({exc})") from None
         # A stateful yoke file takes (input_ids, yoke_state) and returns (logits, yoke_state_out).
         self.state_size = yoke.hidden if yoke is not None and yoke.stateful else 0
 
@@ -84,4 +95,4 @@ class TorchScriptGenerator:
             tokens = decode(ids, block_size=self.block_size, forward=self._forward,
                             empty_past=list, settings=settings, max_new_tokens=max_new_tokens,
                             seed=seed)
-        return (self.tokenizer.decode([t]) for t in tokens)
+        return map(self.tokenizer.piece_decoder(), tokens)

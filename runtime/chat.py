@@ -1,6 +1,9 @@
 """`python -m runtime.chat`: sample from an exported model in the terminal.
 
-With `--prompt TEXT` it prints the continuation as plain text and exits (scripts, tests, pipes).
+With `--prompt TEXT` it prints the continuation (without the prompt) as plain text and exits
+(scripts, tests, pipes; `textgen_core.sample` prints the prompt too). `--prompt-file`,
+`--num-samples`, several `--temperature`s, `--stop` and `--output` make it a run of several
+samples, each prompt's sampled as one batch (runtime/multi_sample.py).
 Without it, an interactive session: each line you type is continued by the model, streamed as it
 is sampled; the session's text so far is the model's context (slid to its window), so the story
 goes on across turns until `/reset`. Ctrl-C stops a generation; at the prompt it (or Ctrl-D, or
@@ -21,16 +24,27 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from runtime.errors import ModelFileError, SamplingError, TextgenError
-from runtime.gan_chat import gan_main
-from runtime.gan_model import model_kind
-from runtime.generator import TextGenerator
+from runtime.errors import SamplingError, TextgenError
+from runtime.gan_chat import file_kind, gan_main
+from runtime.generator import TextGenerator, start_ids
 from runtime.markup.copy_index import DEFAULT_MIN_RUN, CopyIndex, validate_min_run
 from runtime.markup.render import terminal_legend, to_terminal
 from runtime.markup.sources import load_index
-from runtime.sampler import SamplingSettings, validate_max_new_tokens
-from runtime.terminal_text import sanitize
-from runtime.torchscript_trust import TORCH_MISSING, require_trusted
+from runtime.multi_sample import (
+    add_batch_flags,
+    is_batch_run,
+    narrow_for_gan,
+    prompts_of,
+    run_to_stream,
+    stops_of,
+    validate_num_samples,
+)
+from runtime.sampler import SamplingSettings, validate_max_new_tokens, validate_seed
+from runtime.terminal_text import print_error, sanitize
+from runtime.torchscript_trust import open_trusted
+
+# --temperature when none is given; it is left None in the parsed flags, since a GAN refuses one
+DEFAULT_TEMPERATURE = SamplingSettings().temperature
 
 HELP = """commands:
   /temp X        sampling temperature (0 = greedy)      /topk N    keep the N likeliest (0 = off)
@@ -54,18 +68,13 @@ class Session:
 
 
 def open_model(path: Path, threads: int | None, trust_torchscript: bool) -> TextGenerator:
-    """The ONNX runtime for .onnx files; TorchScript (.ts from `export torchscript`) only
-    with the trust flag, since loading one executes code from the file."""
+    """The generator for a GPT or stack file: the ONNX runtime for .onnx files; for TorchScript
+    (.ts from `export torchscript`), only with the trust flag since loading one executes code
+    from the file, the torch-side generator its header's kind names (GAN files go to
+    runtime/gan_chat.py)."""
     if path.suffix == ".ts":
-        require_trusted(path, trust_torchscript)  # refused before torch is needed
-        try:
-            from export.torchscript_generator import TorchScriptGenerator
-        except ModuleNotFoundError as exc:
-            if exc.name is None or exc.name.split(".")[0] not in ("torch", "export"):
-                raise
-            raise ModelFileError(TORCH_MISSING) from None
-        return TorchScriptGenerator(path, trusted=True)  # type: ignore[return-value]
-    if model_kind(path) == "stack":  # a layer stack: the same generate() API
+        return open_trusted(path, trust_torchscript, kinds=("gpt", "stack"))
+    if file_kind(path) == "stack":  # a layer stack: the same generate() API
         from runtime.stack_model import StackGenerator
 
         return StackGenerator(path, threads=threads)  # type: ignore[return-value]
@@ -76,15 +85,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m runtime.chat",
                                      description="Sample text from an exported textgen model.")
     parser.add_argument("--model", default="models/gpt.onnx", help="ONNX file (default %(default)s)")
-    parser.add_argument("--prompt", help="continue this text once, print it plainly and exit")
-    parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy (default 0.8)")
+    parser.add_argument("--prompt", help="continue this text once, print the continuation only "
+                                         "(not the prompt) as plain text and exit")
+    parser.add_argument("--temperature", type=float, nargs="+", default=None,
+                        help=f"0 = greedy (default {DEFAULT_TEMPERATURE}; a GAN takes none); "
+                             "several values with --prompt: each prompt sampled at each")
     parser.add_argument("--top-k", type=int, default=None, help="keep the k likeliest tokens")
     parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling, in (0, 1]")
     parser.add_argument("--repetition-penalty", type=float, default=1.0, help="1 = off")
     parser.add_argument("--max-new-tokens", type=int, default=300)
     parser.add_argument("--seed", type=int, default=None, help="same seed, same text")
     parser.add_argument("--num-samples", type=int, default=None, metavar="N",
-                        help="GAN models: print N sentences and exit (Enter gives one interactively)")
+                        help="with --prompt: N samples of each prompt and temperature, sampled as "
+                             "one batch; GAN models: print N sentences and exit (Enter gives one "
+                             "interactively)")
+    add_batch_flags(parser)
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     parser.add_argument("--markup", metavar="CORPUS",
                         help="colour passages of each reply copied verbatim from CORPUS (a .txt "
@@ -97,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error(console: Console, message: str) -> None:
-    console.print(Text.assemble(("error: ", "bold red"), sanitize(message)), soft_wrap=True)
+    print_error(message, console)
 
 
 def one_shot(generator: TextGenerator, prompt: str, session: Session) -> int:
@@ -116,6 +131,29 @@ def one_shot(generator: TextGenerator, prompt: str, session: Session) -> int:
         out.flush()
     out.write("\n")
     out.flush()
+    return 0
+
+
+def batch_shot(generator: TextGenerator, args: argparse.Namespace, temperatures: list[float],
+               session: Session) -> int:
+    """Several samples (runtime/multi_sample.py): the continuations only, each labelled when
+    there are several; `--output` JSON lines."""
+    if not hasattr(generator, "token_batches"):
+        raise SamplingError(f"{args.model}: --num-samples, --prompt-file, --output, --stop and "
+                            "several temperatures sample .onnx files; export one with "
+                            "`python -m export onnx`")
+    if args.markup is not None:
+        raise SamplingError("--markup colours one reply; leave it out with --num-samples, "
+                            "--prompt-file, --output, --stop or several temperatures")
+    prompts = prompts_of(args, None)
+    assert prompts is not None  # a one-shot run has --prompt or --prompt-file
+    run_to_stream(generator.token_batches, generator.piece_decoder,
+                  lambda text: start_ids(generator.tokenizer, text), sys.stdout,
+                  prompts=prompts, temperatures=temperatures, settings=session.settings,
+                  num_samples=validate_num_samples(1 if args.num_samples is None else args.num_samples),
+                  seed=session.seed,
+                  max_new_tokens=session.max_new_tokens, stops=stops_of(args),
+                  show_prompt=False, output=args.output, model=str(args.model))
     return 0
 
 
@@ -168,7 +206,7 @@ def _command(line: str, session: Session, console: Console) -> bool:
             session.max_new_tokens = validate_max_new_tokens(int(arg))
             console.print(f"{session.max_new_tokens} tokens per reply", style="dim")
         elif name == "seed":
-            session.seed = None if arg in ("", "off") else int(arg)
+            session.seed = None if arg in ("", "off") else validate_seed(int(arg), "/seed")
             shown = session.seed if session.seed is not None else "random"
             console.print(f"seed set to {shown}", style="dim")
         else:
@@ -199,6 +237,10 @@ def _reply(generator: TextGenerator, prompt: str, session: Session, console: Con
             console.file.flush()
     except KeyboardInterrupt:
         stopped = True
+    except TextgenError as exc:  # the graph failed mid-reply (runtime/onnx_file.py CheckedSession)
+        console.file.write("\n")
+        _error(console, str(exc))
+        return
     elapsed = time.perf_counter() - started
     console.file.write("\n")
     rate = len(reply) / elapsed if elapsed > 0 else 0.0
@@ -237,20 +279,34 @@ def interactive(generator: TextGenerator, path: str, session: Session, console: 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.num_samples is not None or model_kind(args.model) == "gan":  # runtime/gan_chat.py
-        return gan_main(args)
     err = Console(stderr=True)
+    one_shot_run = args.prompt is not None or args.prompt_file is not None
+    # runtime/gan_chat.py: a GAN file, or --num-samples without a prompt (sentences from a GAN)
+    if file_kind(args.model) == "gan" or (args.num_samples is not None and not one_shot_run):
+        try:
+            narrow_for_gan(args)
+        except TextgenError as exc:
+            _error(err, str(exc))
+            return 1
+        return gan_main(args)
     # Undecodable input bytes become U+FFFD, which the tokenizer then names, instead of a crash.
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(errors="replace")
     try:
+        temperatures = [DEFAULT_TEMPERATURE] if args.temperature is None else args.temperature
         session = Session(
-            SamplingSettings(args.temperature, args.top_k, args.top_p, args.repetition_penalty),
-            validate_max_new_tokens(args.max_new_tokens), args.seed,
+            SamplingSettings(temperatures[0], args.top_k, args.top_p, args.repetition_penalty),
+            validate_max_new_tokens(args.max_new_tokens), validate_seed(args.seed),
         )
         if args.threads is not None and args.threads < 1:
             raise SamplingError(f"--threads must be a positive integer, got {args.threads}")
+        batch_run = is_batch_run(args)
+        if batch_run and not one_shot_run:
+            raise SamplingError("--num-samples, --prompt-file, --output, --stop and several "
+                                "temperatures are for one-shot runs: add --prompt TEXT")
         generator = open_model(Path(args.model), args.threads, args.trust_torchscript)
+        if batch_run:
+            return batch_shot(generator, args, temperatures, session)
         if args.markup is not None:
             session.min_run = validate_min_run(args.min_run)
             session.markup = load_index(args.markup)

@@ -16,6 +16,8 @@ from runtime.sampler import SamplingSettings, sample_next
 from runtime.window import keep_after_slide, prompt_window, roll_limit
 
 Forward = Callable[[Sequence[int], Any], tuple[np.ndarray, Any]]
+# (one window per sequence, past) -> (last logits (b, V), new past)
+BatchForward = Callable[[list[list[int]], Any], tuple[np.ndarray, Any]]
 
 
 def decode(
@@ -30,7 +32,42 @@ def decode(
     carry: Callable[[Any, int], Any] | None = None,
     rolls: bool = False,
 ) -> Iterator[int]:
-    """Yield `max_new_tokens` new token ids continuing `prompt_ids` (non-empty).
+    """Yield `max_new_tokens` new token ids continuing `prompt_ids` (non-empty): `decode_batch`
+    with one sequence, whose `forward(ids, past)` returns the last position's logits (V,)."""
+
+    def forward_rows(windows: list[list[int]], past: Any) -> tuple[np.ndarray, Any]:
+        logits, past = forward(windows[0], past)
+        return np.asarray(logits)[None], past
+
+    for tokens in decode_batch(prompt_ids, block_size=block_size, forward=forward_rows,
+                               empty_past=empty_past, settings=[settings], seeds=[seed],
+                               max_new_tokens=max_new_tokens, carry=carry, rolls=rolls):
+        yield tokens[0]
+
+
+def decode_batch(
+    prompt_ids: Sequence[int],
+    *,
+    block_size: int,
+    forward: BatchForward,
+    empty_past: Callable[[], Any],
+    settings: Sequence[SamplingSettings],
+    seeds: Sequence[int | None],
+    max_new_tokens: int,
+    carry: Callable[[Any, int], Any] | None = None,
+    rolls: bool = False,
+) -> Iterator[list[int]]:
+    """Yield, `max_new_tokens` times, one new token id per sequence: len(settings) sequences
+    that all continue `prompt_ids` (non-empty), sequence i with `settings[i]` and its own random
+    stream `default_rng(seeds[i])`.
+
+    `forward(windows, past)` reads one window of ids per sequence (all of the same length) and
+    returns the logits of each row's last position (b, V) and the new cache; `empty_past()` is a
+    cache for all b rows. Every row has the same length at every step, so the rows slide or roll
+    together and one model call serves them all; a row reads exactly what it would read alone.
+    Calls of several tokens always start from an empty past (the prompt, a slide's re-read),
+    and cached steps read one token per row, which every ONNX attention kernel takes at any
+    batch (README, "ONNX interface").
 
     `carry(past, start)`, for models with a recurrent state (runtime/yoke_state.py), returns
     what a new window begins with, given the old window's `past` and the position in the old
@@ -40,36 +77,42 @@ def decode(
     as `RollingPast` and the runtime's `CacheBuffers` do."""
     if rolls and carry is not None:
         raise ValueError("a window that carries a state re-reads; it cannot roll")
-    rng = np.random.default_rng(seed)
-    context = list(prompt_ids)
-    cached = prompt_window(len(context), block_size)
+    if len(seeds) != len(settings) or not settings:
+        raise ValueError("one seed per sequence, at least one sequence")
+    rngs = [np.random.default_rng(seed) for seed in seeds]
+    contexts = [list(prompt_ids) for _ in settings]
+    length = len(prompt_ids)
+    cached = prompt_window(length, block_size)
     first_past = empty_past()
-    skipped = len(context) - cached
+    skipped = length - cached
     if carry is not None and skipped:
         # The prompt before the first window is read in adjacent windows, as in training, so
         # that its state reaches the first window; the first of them takes the remainder.
         ends = range(skipped % block_size or block_size, skipped + 1, block_size)
         for begin, end in zip([0, *ends], ends, strict=False):
-            _, chunk_past = forward(context[begin:end], first_past)
+            _, chunk_past = forward([c[begin:end] for c in contexts], first_past)
             first_past = carry(chunk_past, end - begin)
-    logits, past = forward(context[-cached:], first_past)
+    logits, past = forward([c[-cached:] for c in contexts], first_past)
     for produced in range(1, max_new_tokens + 1):
-        token = sample_next(logits, settings, rng, context[-cached:])
-        context.append(token)
-        yield token
+        tokens = [sample_next(row_logits, row_settings, rng, context[-cached:])
+                  for row_logits, row_settings, rng, context
+                  in zip(logits, settings, rngs, contexts, strict=True)]
+        for context, token in zip(contexts, tokens, strict=True):
+            context.append(token)
+        yield tokens
         if produced == max_new_tokens:
             return
         if cached + 1 > block_size and rolls and past.position < roll_limit(block_size):
             # The same window a slide would re-read: the cache keeps keep - 1 positions and
             # the new token is read after them.
             cached = keep_after_slide(block_size)
-            logits, past = forward([token], past.rolled(block_size + 1 - cached))
+            logits, past = forward([[t] for t in tokens], past.rolled(block_size + 1 - cached))
         elif cached + 1 > block_size:
             keep = keep_after_slide(block_size)
             # The new window starts `cached + 1 - keep` positions into the old one.
             fresh = empty_past() if carry is None else carry(past, cached + 1 - keep)
             cached = keep
-            logits, past = forward(context[-cached:], fresh)
+            logits, past = forward([c[-cached:] for c in contexts], fresh)
         else:
-            logits, past = forward([token], past)
+            logits, past = forward([[t] for t in tokens], past)
             cached += 1

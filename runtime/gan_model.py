@@ -1,7 +1,8 @@
 """Sample sentences from an exported GAN generator with numpy + onnxruntime.
 
 The file is held to the same checks as a GPT file (runtime/onnx_file.py: structure scan,
-external data and custom domains refused, textgen header, checksum), then to the GAN contract:
+external data and custom domains refused, textgen header, checksum, operators), with every size
+of its config bounded (runtime/model_limits.py), then to the GAN contract:
 inputs `global_noise`, `step_noise`, `block_noise` (and `uniform` when the model samples its
 words), outputs `token_ids` [batch, S] int64 and `probs` [batch, S, V] float32. The noise is drawn
 here with numpy, from the distribution the model was trained with.
@@ -15,18 +16,12 @@ from typing import Any
 import numpy as np
 
 from runtime.errors import SamplingError
+from runtime.model_limits import activation_bytes, bounded_size, check_memory
 from runtime.onnx_file import FLOAT, INT64, Port, basic_session_options, check_io, fail, read_textgen_onnx
 from runtime.onnx_file import model_kind as model_kind  # runtime/chat.py imports it from here
 from runtime.word_tokenizer import WordTokenizer
 
 TRUNCATION = 1.5  # textgen_core.models.gan.TRUNCATION
-
-
-def _int(path: Path, config: dict[str, Any], key: str) -> int:
-    value = config.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise fail(path, f"its GAN config lacks a valid {key!r}")
-    return value
 
 
 def draw_noise(config: dict[str, Any], batch: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -66,11 +61,13 @@ class GANSampler:
             raise fail(self.path, "a GAN file must carry a word vocabulary")
         self.tokenizer: WordTokenizer = tokenizer
         checked.verify_checksum()
-        for key in ("seq_len", "n_embd", "n_noise_blocks", "vocab_size"):
-            _int(self.path, self.config, key)
-        if self.config["vocab_size"] != tokenizer.vocab_size:
+        S, E, B, V = (bounded_size(self.path, self.config, key, "GAN config")
+                      for key in ("seq_len", "n_embd", "n_noise_blocks", "vocab_size"))
+        if tokenizer.vocab_size != V:
             raise fail(self.path, f"the vocabulary has {tokenizer.vocab_size} words but the model "
-                                  f"{self.config['vocab_size']}")
+                                  f"{V}")
+        # per sentence: the noise (B + 2 planes of S x E) and the probabilities
+        check_memory(self.path, activation_bytes(context=S, width=E * (B + 2), vocab=V, heads=1))
         self.session = checked.session(basic_session_options(threads))
         self._check_io()
 

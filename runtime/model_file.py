@@ -1,7 +1,8 @@
 """Open an exported textgen GPT ONNX model and hold it to the contract before any sampling.
 
-The checks every kind shares (read, structure scan, textgen header, kind, checksum, session from
-the checked bytes) are runtime/onnx_file.py's; here the GPT adds its shape from the config and its
+The checks every kind shares (read, structure scan, textgen header, kind, checksum, operators,
+session from the checked bytes) are runtime/onnx_file.py's; here the GPT adds its shape from the
+config, every size bounded before anything is allocated (runtime/model_limits.py), and its
 I/O contract: inputs and outputs with the contract's names, element types, ranks and (where
 static) sizes.
 """
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import onnxruntime as ort
 
+from runtime.model_limits import LIMITS, activation_bytes, bounded_size, check_memory
 from runtime.onnx_file import (
     FLOAT,
     INT32,
@@ -47,21 +49,26 @@ class GPTShape:
 
 
 def _shape(path: Path, config: dict[str, Any], tokenizer: CharTokenizer) -> GPTShape:
-    try:
-        n_layer, n_head, n_embd = int(config["n_layer"]), int(config["n_head"]), int(config["n_embd"])
-        shape = GPTShape(n_layer, n_head, n_embd // n_head, int(config["block_size"]),
-                         int(config["vocab_size"]))
-    except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
-        raise fail(path, f"its model config lacks a valid {exc}") from None
-    if min(shape.n_layer, shape.n_head, shape.head_size, shape.block_size) < 1:
-        raise fail(path, "its model config has non-positive sizes")
+    n_layer, n_head, n_embd, block_size, vocab_size = (
+        bounded_size(path, config, key)
+        for key in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size"))
+    if n_embd % n_head:
+        raise fail(path, f"its model config has n_embd {n_embd} not divisible by n_head {n_head}")
+    shape = GPTShape(n_layer, n_head, n_embd // n_head, block_size, vocab_size)
     if shape.vocab_size != tokenizer.vocab_size:
         raise fail(path, f"the tokenizer has {tokenizer.vocab_size} tokens but the model "
                          f"{shape.vocab_size}")
+    check_memory(path, activation_bytes(context=block_size, width=2 * n_layer * n_embd,
+                                        vocab=vocab_size, heads=n_head))
+    yoke_text = config.get("yoke", "")
+    if not isinstance(yoke_text, str) or len(yoke_text) > 100:
+        raise fail(path, "its model config has an invalid yoke (not a short string)")
     try:
-        yoke = parse_yoke(config.get("yoke", ""), shape.n_layer)
+        yoke = parse_yoke(yoke_text, shape.n_layer)
     except ValueError as exc:
         raise fail(path, f"its model config has an invalid yoke ({exc})") from None
+    if yoke is not None and not 1 <= yoke.hidden <= LIMITS["hidden_size"]:
+        raise fail(path, f"its model config's yoke width is outside 1 to {LIMITS['hidden_size']:,}")
     positions = config.get("positions", "learned")  # files from before rotary have none
     if positions not in ("rotary", "learned"):
         raise fail(path, f"its model config has unknown positions {positions!r}")

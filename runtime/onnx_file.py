@@ -3,22 +3,32 @@
 Checks, in order, each failure a one-line ModelFileError naming the file: it exists and is a file;
 its protobuf structure parses, with no external data and no custom operator domains (done on the
 bytes, before onnxruntime sees them); it carries textgen metadata of a supported version and kind;
-it holds the kind the caller opens; its checksum matches; onnxruntime accepts it. The session is
-created from the checked bytes, so what runs is exactly what was checked. Each kind then checks
-its own inputs and outputs with `check_io` (runtime/model_file.py, gan_model.py, stack_model.py).
+it holds the kind the caller opens; its checksum is there and matches; every operator is one
+the exporter writes for that kind (runtime/onnx_ops.py); onnxruntime accepts it. The JSON in the
+metadata is parsed with its nesting bounded (`MAX_JSON_DEPTH`). The session is created from the
+checked bytes, so what runs is exactly what was checked, and with onnxruntime's external-data
+folder pointed at an empty temporary directory, so even a reference the scan missed would find
+nothing to read. Errors onnxruntime raises while running the graph become a one-line
+ModelFileError too (`CheckedSession`). Each kind then bounds the sizes its config declares
+(runtime/model_limits.py) and checks its own inputs and outputs with `check_io`
+(runtime/model_file.py, gan_model.py, stack_model.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
 from runtime.errors import ModelFileError, TokenizerError
+from runtime.onnx_ops import check_ops
 from runtime.onnx_scan import OnnxScan, check_structure, verify_checksum
 from runtime.tokenizer import CharTokenizer, tokenizer_from_dict
 
@@ -26,6 +36,15 @@ ONNX_FORMAT = "textgen-onnx"
 SUPPORTED_VERSIONS = ("1",)
 SUPPORTED_KINDS = ("gpt", "gan", "stack")
 FLOAT, INT32, INT64 = "tensor(float)", "tensor(int32)", "tensor(int64)"
+# The exporter's JSON nests 3 deep (a stack config's layer list); json.loads recurses per level.
+MAX_JSON_DEPTH = 32
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+# What onnxruntime raises from a run: its own exception types, and what pybind11 turns a C++
+# exception or a failed allocation into.
+ORT_ERRORS: tuple[type[BaseException], ...] = (
+    *(c for c in vars(_ort_state).values() if isinstance(c, type) and issubclass(c, Exception)),
+    RuntimeError, MemoryError)
 
 
 def fail(path: Path, reason: str) -> ModelFileError:
@@ -37,6 +56,8 @@ def read_model_bytes(path: Path) -> bytes:
         raise ModelFileError(f"model file not found: {path}")
     if path.is_dir():
         raise ModelFileError(f"{path} is a directory, not an ONNX model file")
+    if not path.is_file():  # a FIFO would block the read, a device never end it
+        raise ModelFileError(f"{path} is not a regular file, so not an ONNX model file")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -44,6 +65,22 @@ def read_model_bytes(path: Path) -> bytes:
     if not data:
         raise fail(path, "the file is empty")
     return data
+
+
+def json_depth(text: str) -> int:
+    """How deeply JSON `text` nests arrays and objects (brackets inside strings do not count)."""
+    depth = deepest = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def load_json(text: str) -> Any:
+    """json.loads with the nesting bounded first, so no file can make it recurse without end."""
+    if json_depth(text) > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+    return json.loads(text)
 
 
 def _metadata(path: Path, metadata: dict[str, str]) -> tuple[str, CharTokenizer, dict[str, Any]]:
@@ -57,8 +94,8 @@ def _metadata(path: Path, metadata: dict[str, str]) -> tuple[str, CharTokenizer,
     if kind not in SUPPORTED_KINDS:
         raise fail(path, f"holds a {kind!r} model; this runtime samples: {', '.join(SUPPORTED_KINDS)}")
     try:
-        tokenizer = tokenizer_from_dict(json.loads(metadata.get("textgen.tokenizer", "")))
-        config = json.loads(metadata.get("textgen.model_config", ""))
+        tokenizer = tokenizer_from_dict(load_json(metadata.get("textgen.tokenizer", "")))
+        config = load_json(metadata.get("textgen.model_config", ""))
     except (ValueError, TokenizerError) as exc:
         raise fail(path, f"its textgen metadata is malformed ({exc})") from None
     if not isinstance(config, dict):
@@ -83,13 +120,50 @@ class OnnxFile:
         except ModelFileError as exc:
             raise fail(self.path, str(exc)) from None
 
-    def session(self, options: ort.SessionOptions) -> ort.InferenceSession:
-        """An onnxruntime session built from the checked bytes."""
+    def session(self, options: ort.SessionOptions) -> CheckedSession:
+        """An onnxruntime session built from the checked bytes, once every operator is one the
+        exporter writes for this kind."""
         try:
-            return ort.InferenceSession(self.data, options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise fail(self.path, f"onnxruntime cannot load it ({first})") from None
+            check_ops(self.scan.ops, self.kind)
+        except ModelFileError as exc:
+            raise fail(self.path, str(exc)) from None
+        # Built from bytes, onnxruntime resolves a relative external-data path against this
+        # folder (the working directory by default): an empty one it is never given again.
+        with tempfile.TemporaryDirectory(prefix="textgen-no-external-data-") as empty:
+            options.add_session_config_entry(
+                "session.model_external_initializers_file_folder_path", empty)
+            try:
+                return CheckedSession(self.path, self.data, options)
+            except Exception as exc:  # onnxruntime raises its own untyped errors for bad graphs
+                raise fail(self.path, f"onnxruntime cannot load it ({_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+class CheckedSession(ort.InferenceSession):
+    """An onnxruntime session whose failures while running the graph (a shape it cannot
+    allocate, a kernel error) are a one-line ModelFileError naming the file."""
+
+    def __init__(self, path: Path, data: bytes, options: ort.SessionOptions) -> None:
+        self.model_path = path
+        super().__init__(data, options, providers=["CPUExecutionProvider"])
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().run(*args, **kwargs)
+        except ORT_ERRORS as exc:
+            raise fail(self.model_path, f"onnxruntime failed running it ({_first_line(exc)})"
+                       ) from None
+
+    def run_with_iobinding(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().run_with_iobinding(*args, **kwargs)
+        except ORT_ERRORS as exc:
+            raise fail(self.model_path, f"onnxruntime failed running it ({_first_line(exc)})"
+                       ) from None
 
 
 def read_textgen_onnx(path: Path, kind: str, not_kind: str) -> OnnxFile:
@@ -127,7 +201,9 @@ def basic_session_options(threads: int | None) -> ort.SessionOptions:
     machine (docs/performance.md). Where other processes hold the cores, spinning workers
     fight them (decoding measured ~2x slower); TEXTGEN_SPIN=0 makes the workers sleep instead."""
     options = ort.SessionOptions()
-    options.log_severity_level = 3
+    # Fatal only: a failed kernel is reported as a ModelFileError (CheckedSession); onnxruntime's
+    # own log line would repeat it raw, node names from the file (escape sequences) included.
+    options.log_severity_level = 4
     if threads:
         options.intra_op_num_threads = threads
     if os.environ.get(SPIN_VARIABLE, "1").strip() == "0":

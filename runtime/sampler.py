@@ -97,3 +97,18 @@ def sample_next(
     cdf = np.cumsum(probs)
     index = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
     return min(index, scores.size - 1)
+
+
+# The random seed a user may give (`--seed N`, `/seed N`): an integer in [0, 2**32), the range
+# that numpy's and torch's generators both take, so one seed gives the same text on both sides.
+SEED_LIMIT = 2**32
+
+
+def validate_seed(value: int | None, name: str = "--seed") -> int | None:
+    """`value` unchanged when it is None (a fresh random seed) or in [0, SEED_LIMIT)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < SEED_LIMIT:
+        shown = repr(value) if not isinstance(value, int) or value.bit_length() < 64 else "a huge number"
+        raise SamplingError(f"{name} must be an integer from 0 to {SEED_LIMIT - 1}, got {shown}")
+    return value

@@ -1,24 +1,28 @@
 """Sample from an exported layer stack with numpy + onnxruntime.
 
 The file is held to the same checks as a GPT file (runtime/onnx_file.py: structure scan,
-external data and custom domains refused, textgen header, checksum), then to the stack contract
+external data and custom domains refused, textgen header, checksum, operators), with every size
+of its config bounded (runtime/model_limits.py), then to the stack contract
 of runtime/stack_layout.py: `input_ids` [b, s] int64 and one float32 [b, H] input per RNN/LSTM
 state part (`state.{i}.h`, `state.{i}.c`); outputs `logits` [b, s, V] and `next_state.{i}.*`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from runtime.decode import decode
+from runtime.decode import decode_batch
 from runtime.generator import start_ids
+from runtime.model_limits import LIMITS, activation_bytes, bounded_size, check_memory
+from runtime.multi_sample import sampled
 from runtime.onnx_file import FLOAT, INT64, Port, basic_session_options, check_io, fail, read_textgen_onnx
-from runtime.sampler import SamplingSettings, validate_max_new_tokens
+from runtime.sampler import SamplingSettings
 from runtime.stack_layout import (
+    RECURRENT_TYPES,
     decode_window,
     graph_sequence_length,
     is_windowed,
@@ -27,12 +31,9 @@ from runtime.stack_layout import (
     state_output_names,
 )
 
-
-def _positive(path: Path, config: dict[str, Any], key: str) -> int:
-    value = config.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise fail(path, f"its stack config lacks a valid {key!r}")
-    return value
+# the sizes a layer of runtime/stack_layout.py's list may carry (textgen_core/models/stack/spec.py)
+_LAYER_SIZES = ("vocab_size", "block_size", "n_embd", "n_head", "in_features", "out_features",
+                "hidden_size", "ffn_factor")
 
 
 def _layers(path: Path, config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -40,11 +41,24 @@ def _layers(path: Path, config: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(layers, list) or not layers or not all(
             isinstance(layer, dict) and isinstance(layer.get("type"), str) for layer in layers):
         raise fail(path, "its stack config has no valid layer list")
-    try:
-        state_layers(layers)
-    except (KeyError, TypeError, ValueError):
-        raise fail(path, "its stack config has an RNN/LSTM layer without a valid hidden_size") from None
+    if len(layers) > LIMITS["layers"]:
+        raise fail(path, f"its stack config has {len(layers):,} layers; this runtime accepts "
+                         f"1 to {LIMITS['layers']:,}")
+    for layer in layers:
+        for key in _LAYER_SIZES:
+            if key in layer or (key == "hidden_size" and layer["type"] in RECURRENT_TYPES):
+                bounded_size(path, layer, key, f"stack config's {layer['type'][:40]!r} layer")
     return layers
+
+
+def _memory(path: Path, config: dict[str, Any], layers: list[dict[str, Any]], block_size: int,
+            vocab_size: int) -> None:
+    """A windowed stack re-reads block_size positions through every layer."""
+    width = sum(layer.get(key, 0) for layer in layers
+                for key in ("n_embd", "hidden_size", "out_features"))
+    heads = sum(layer.get("n_head", 0) for layer in layers)
+    check_memory(path, activation_bytes(context=block_size, width=width, vocab=vocab_size,
+                                        heads=heads))
 
 
 class OnnxStack:
@@ -55,12 +69,13 @@ class OnnxStack:
         checked = read_textgen_onnx(self.path, "stack", "not a layer stack")
         self.tokenizer, self.config = checked.tokenizer, checked.config
         checked.verify_checksum()
-        self.block_size = _positive(self.path, self.config, "block_size")
-        self.vocab_size = _positive(self.path, self.config, "vocab_size")
+        self.block_size = bounded_size(self.path, self.config, "block_size", "stack config")
+        self.vocab_size = bounded_size(self.path, self.config, "vocab_size", "stack config")
         if self.vocab_size != self.tokenizer.vocab_size:
             raise fail(self.path, f"the tokenizer has {self.tokenizer.vocab_size} tokens but the "
                                   f"model {self.vocab_size}")
         self.layers = _layers(self.path, self.config)
+        _memory(self.path, self.config, self.layers, self.block_size, self.vocab_size)
         self.windowed = is_windowed(self.layers)
         self.sequence_length = graph_sequence_length(self.layers, self.block_size)
         self._state_names = state_input_names(self.layers)
@@ -95,8 +110,11 @@ class StackGenerator:
     """`generate(prompt, ...)` for a stack file, with the same API and sampling as the GPT's
     `TextGenerator`."""
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
-        self.model = OnnxStack(path, threads=threads)
+    def __init__(self, path: str | Path, threads: int | None = None,
+                 model: OnnxStack | None = None) -> None:
+        # `model`: an opened model with OnnxStack's interface (forward, empty_state, sizes) to
+        # sample instead of opening `path`; export/torchscript_stack.py passes a TorchScript one.
+        self.model = OnnxStack(path, threads=threads) if model is None else model
         self.tokenizer = self.model.tokenizer
         self.block_size = self.model.block_size
         self.vocab_size = self.model.vocab_size
@@ -104,41 +122,59 @@ class StackGenerator:
         self.config = {**self.model.config, "n_layer": len(self.model.layers) - 1,
                        "n_embd": self.model.layers[0].get("n_embd")}
 
-    def _forward_window(self, window: Sequence[int], past: list[int]) -> tuple[np.ndarray, list[int]]:
-        """Windowed stacks: re-read the whole window (past ids + new ids) from zero state."""
-        context = [*past, *window]
-        ids = np.asarray([context], dtype=np.int64)
+    def _forward_window(self, windows: list[list[int]], past: list[list[int]] | None
+                        ) -> tuple[np.ndarray, list[list[int]]]:
+        """Windowed stacks: re-read each row's whole window (past ids + new ids) from zero state."""
+        contexts = [[*p, *w] for p, w in zip(past or [[] for _ in windows], windows, strict=True)]
+        ids = np.asarray(contexts, dtype=np.int64)
+        length = ids.shape[1]
         if self.model.sequence_length:  # a fixed-length graph: pad on the right
-            ids = np.pad(ids, ((0, 0), (0, self.model.sequence_length - len(context))))
-        logits, _ = self.model.forward(ids, self.model.empty_state())
-        return logits[0, len(context) - 1], context
+            ids = np.pad(ids, ((0, 0), (0, self.model.sequence_length - length)))
+        logits, _ = self.model.forward(ids, self.model.empty_state(len(contexts)))
+        return logits[:, length - 1], contexts
 
-    def _forward_step(self, window: Sequence[int], state: list[np.ndarray]
+    def _forward_step(self, windows: list[list[int]], state: list[np.ndarray]
                       ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Stepped stacks: feed each id once, carrying the RNN/LSTM state."""
-        for token in window:
-            logits, state = self.model.forward(np.asarray([[token]], dtype=np.int64), state)
-        return logits[0, -1], state
+        ids = np.asarray(windows, dtype=np.int64)
+        for column in range(ids.shape[1]):
+            logits, state = self.model.forward(ids[:, column:column + 1], state)
+        return logits[:, -1], state
+
+    def token_batches(self, ids: list[int], settings: list[SamplingSettings],
+                      seeds: list[int | None], max_new_tokens: int) -> Iterator[list[int]]:
+        """One new token per sequence per step for len(settings) sequences continuing `ids`,
+        one model call per step for all of them (runtime/decode.py `decode_batch`)."""
+        windowed = self.model.windowed
+        batch = len(settings)
+        block = decode_window(windowed, self.block_size, len(ids), max_new_tokens)
+        return decode_batch(ids, block_size=block,
+                            forward=self._forward_window if windowed else self._forward_step,
+                            empty_past=(lambda: None) if windowed
+                            else (lambda: self.model.empty_state(batch)),
+                            settings=settings, seeds=seeds, max_new_tokens=max_new_tokens)
 
     def generate(
         self,
-        prompt: str,
+        prompt: str | list[str],
         max_new_tokens: int = 200,
-        temperature: float = 0.8,
+        temperature: float | Sequence[float] = 0.8,
         top_k: int | None = None,
         top_p: float | None = None,
         repetition_penalty: float = 1.0,
         seed: int | None = None,
-    ) -> Iterator[str]:
-        """Yield the text of each new token as it is sampled; settings and prompt are checked
-        here, before the first token."""
-        settings = SamplingSettings(temperature, top_k, top_p, repetition_penalty)
-        validate_max_new_tokens(max_new_tokens)
-        ids = start_ids(self.tokenizer, prompt)
-        windowed = self.model.windowed
-        block = decode_window(windowed, self.block_size, len(ids), max_new_tokens)
-        tokens = decode(ids, block_size=block,
-                        forward=self._forward_window if windowed else self._forward_step,
-                        empty_past=list if windowed else self.model.empty_state,
-                        settings=settings, max_new_tokens=max_new_tokens, seed=seed)
-        return (self.tokenizer.decode([t]) for t in tokens)
+        *,
+        num_samples: int = 1,
+        stop: str | Sequence[str] = (),
+    ) -> Iterator[str] | Iterator[tuple[int, str]]:
+        """As `TextGenerator.generate` (runtime/generator.py): the pieces of one prompt's text,
+        or `(index, piece)` pairs for several sequences; checked here, before the first token."""
+        return sampled(self.token_batches, self.piece_decoder,
+                       lambda prompt: start_ids(self.tokenizer, prompt), prompt,
+                       max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                       top_p=top_p, repetition_penalty=repetition_penalty, seed=seed,
+                       num_samples=num_samples, stop=stop)
+
+    def piece_decoder(self) -> Callable[[int], str]:
+        """Token id -> text piece, for one sequence: never half a character or word piece."""
+        return self.tokenizer.piece_decoder()

@@ -11,6 +11,7 @@ __all__ = [
     "SamplingError",
     "TextgenError",
     "TokenizerError",
+    "TrainingDivergedError",
 ]
 
 
@@ -24,3 +25,7 @@ class CorpusError(TextgenError):
 
 class CheckpointError(TextgenError):
     """A checkpoint is missing, corrupt, unsafe, of another kind, or cannot be written."""
+
+
+class TrainingDivergedError(TextgenError):
+    """A training loss became NaN or infinite; the last saved checkpoint is kept."""

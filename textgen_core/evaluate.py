@@ -6,18 +6,19 @@ import argparse
 import math
 import sys
 
+import numpy as np
 from rich.console import Console
-from rich.text import Text
 
+from runtime.terminal_text import print_error
+from runtime.tokenizer import CharTokenizer
+from runtime.word_tokenizer import UNK_ID, WordTokenizer
 from textgen_core.data.corpus import resolve_corpus
 from textgen_core.data.token_store import load_token_splits
 from textgen_core.errors import ConfigError, TextgenError
-from textgen_core.metrics.generation_eval import (
-    add_generation_arguments,
-    generation_report,
-    wants_generation_metrics,
-)
-from textgen_core.models.stack.loading import load_gpt_or_stack
+from textgen_core.metrics.generation_eval import add_generation_arguments, generation_report
+from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.stack.loading import stack_from_checkpoint
+from textgen_core.training.checkpoint import load_checkpoint
 from textgen_core.training.config import DEVICES
 from textgen_core.training.device import resolve_device
 from textgen_core.training.evaluation import corpus_loss
@@ -32,9 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Loss and perplexity of a checkpoint on a corpus.",
     )
     parser.add_argument("checkpoint", help="a .pt checkpoint written by textgen_core.train")
-    parser.add_argument("--corpus", default="shakespeare",
-                        help="'shakespeare' (default), a .txt file or a folder of them")
-    parser.add_argument("--encoding", help="text encoding of the corpus files (default utf-8)")
+    parser.add_argument("--corpus",
+                        help="default: the corpus the checkpoint was trained on (else shakespeare); "
+                             "or 'shakespeare', a .txt file or a folder of them, gutenberg:ID,...")
+    parser.add_argument("--encoding", help="text encoding of the corpus files (default: the one the "
+                                           "checkpoint was trained with, else utf-8)")
     parser.add_argument("--gutenberg-mirror", metavar="URL",
                         help="Project Gutenberg mirror for gutenberg:IDS and the named collections")
     parser.add_argument("--split", choices=SPLITS, default="val",
@@ -52,17 +55,37 @@ def evaluate(args: argparse.Namespace) -> str:
         raise ConfigError(f"--max-tokens must be >= 0, got {args.max_tokens}")
     if args.batch_size <= 0:
         raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    if wants_generation_metrics(args):  # a GAN, or a GPT's sampled sentences: BLEU, self-BLEU
-        return generation_report(args)
-    _, model, tokenizer = load_gpt_or_stack(args.checkpoint)  # a stack reads the same windows
-    device = resolve_device(args.device)
-    splits = load_token_splits(resolve_corpus(args.corpus, args.encoding, args.gutenberg_mirror), tokenizer)
-    if args.split == "val":
-        tokens = splits.val
-    elif args.split == "train":
-        tokens = splits.train
+    payload = load_checkpoint(args.checkpoint)
+    if args.corpus is None:  # measure on what the model was trained on
+        recorded = payload.get("train_state") or {}
+        args.corpus = recorded.get("corpus") if isinstance(recorded.get("corpus"), str) else "shakespeare"
+        if args.encoding is None and isinstance(recorded.get("encoding"), str):
+            args.encoding = recorded["encoding"]
+    if args.generation_metrics or payload["kind"] == "gan":  # sampled sentences: BLEU, self-BLEU
+        return generation_report(args, payload)
+    if payload["kind"] == "stack":  # a stack reads the same windows as a GPT
+        model, tokenizer = stack_from_checkpoint(payload)
+    elif payload["kind"] == "gpt":
+        model, tokenizer = gpt_from_checkpoint(payload)
     else:
-        tokens = splits.tokens
+        raise ConfigError(f"{args.checkpoint} holds a {payload['kind']!r} model; evaluate supports "
+                          "gpt, gan and stack")
+    device = resolve_device(args.device)
+    if isinstance(tokenizer, CharTokenizer) and not tokenizer.unk:
+        # Characters the model never saw are read as one id past its vocabulary, counted and
+        # left out, rather than refused.
+        tokenizer = CharTokenizer(tokenizer.chars, unk=True)
+    splits = load_token_splits(resolve_corpus(args.corpus, args.encoding, args.gutenberg_mirror), tokenizer)
+    tokens = {"val": splits.val, "train": splits.train, "all": splits.tokens}[args.split]
+    chars_per_token = splits.split_chars(args.split) / max(len(tokens), 1)
+    unknown_note = ""
+    if isinstance(tokenizer, CharTokenizer):
+        outside = tokens >= model.config.vocab_size
+        if outside.any():
+            unknown_note = f"; {int(outside.sum()):,} unknown character(s) left out"
+            tokens = np.asarray(tokens)[~outside]
+    elif isinstance(tokenizer, WordTokenizer):
+        unknown_note = f"; {int((tokens == UNK_ID).sum()):,} <unk> word(s)"
     if args.max_tokens:
         tokens = tokens[: args.max_tokens + 1]
     block = model.config.block_size
@@ -75,9 +98,11 @@ def evaluate(args: argparse.Namespace) -> str:
     measure = stream_corpus_loss if getattr(model.config, "yoke_state_size", 0) else corpus_loss
     loss, count = measure(model.to(device), tokens, block_size=block,
                           batch_size=args.batch_size, device=device)
+    bits_per_char = loss / math.log(2) / chars_per_token  # total bits / characters they spell
     return (
         f"{args.corpus} ({args.split}, {count:,} tokens): loss {loss:.4f}, "
-        f"perplexity {math.exp(loss):.3f}, {loss / math.log(2):.4f} bits/token"
+        f"perplexity {math.exp(loss):.3f}, {loss / math.log(2):.4f} bits/token, "
+        f"{bits_per_char:.4f} bits/char{unknown_note}"
     )
 
 
@@ -86,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         line = evaluate(args)
     except TextgenError as exc:
-        Console(stderr=True).print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
+        print_error(exc)
         return 1
     Console().print(line, highlight=False, markup=False, soft_wrap=True)  # sentences hold [brackets]
     return 0

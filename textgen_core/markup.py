@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.text import Text
 
 from runtime.atomic_file import atomic_file
 from runtime.errors import MarkupError, TextgenError
 from runtime.markup.copy_index import DEFAULT_MIN_RUN, CopyIndex, Markup, validate_min_run
 from runtime.markup.render import terminal_legend, to_html, to_terminal
 from runtime.markup.sources import index_dir, source_label
+from runtime.terminal_text import print_error
 from textgen_core.data.corpus import resolve_corpus
 
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             out.print(to_terminal(markup), soft_wrap=True)
             out.print(terminal_legend(markup), soft_wrap=True)
     except TextgenError as exc:
-        Console(stderr=True).print(Text.assemble(("error: ", "bold red"), str(exc)), soft_wrap=True)
+        print_error(exc)
         return 1
     return 0
 

@@ -1,5 +1,11 @@
 """`python -m textgen_core.sample CKPT --prompt TEXT`: sample with the torch model (KV cache),
-streaming plain text to stdout; the same sampling code and settings as the runtime."""
+streaming plain text to stdout; the same sampling code and settings as the runtime.
+`--num-samples`, `--prompt-file`, several `--temperature`s, `--stop` and `--output` sample
+several sequences, each prompt's as one batch (runtime/multi_sample.py), as `runtime.chat` does.
+
+A GAN checkpoint writes `--num-samples N` sentences (default 1), one per line, from the noise
+the runtime draws for the same seed (textgen_core/gan_sampling.py); the options it cannot take are
+refused with the chat's one-line errors (runtime/gan_chat.py)."""
 
 from __future__ import annotations
 
@@ -7,29 +13,57 @@ import argparse
 import sys
 from pathlib import Path
 
-from runtime.errors import MarkupError, TextgenError
+from runtime.errors import MarkupError, SamplingError, TextgenError
+from runtime.gan_chat import check_gan_options
+from runtime.generator import start_ids
 from runtime.markup.copy_index import validate_min_run
 from runtime.markup.render import to_html
-from runtime.terminal_text import sanitize
+from runtime.multi_sample import (
+    add_batch_flags,
+    narrow_for_gan,
+    prompts_of,
+    run_to_stream,
+    stops_of,
+    validate_num_samples,
+)
+from runtime.sampler import SamplingSettings, validate_max_new_tokens, validate_seed
+from runtime.terminal_text import print_error, sanitize
+from textgen_core.errors import CheckpointError
+from textgen_core.gan_sampling import gan_sentences
 from textgen_core.markup import add_markup_flags, corpus_index, write_html
-from textgen_core.models.stack.loading import load_gpt_or_stack
-from textgen_core.sampling import generate
-from textgen_core.stack_sampling import generate_stack
+from textgen_core.models.gan_loading import gan_from_checkpoint
+from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.stack.loading import stack_from_checkpoint
+from textgen_core.sampling import piece_decoder, token_batches
+from textgen_core.stack_sampling import stack_token_batches
+from textgen_core.training.checkpoint import load_checkpoint
 from textgen_core.training.config import DEVICES
 from textgen_core.training.device import resolve_device
+
+DEFAULT_TEMPERATURE = SamplingSettings().temperature  # --temperature stays None: a GAN takes none
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m textgen_core.sample",
-                                     description="Continue a prompt with a trained checkpoint.")
+                                     description="Continue a prompt with a trained checkpoint "
+                                                 "(a GAN's: write sentences).")
     parser.add_argument("checkpoint")
-    parser.add_argument("--prompt", default="", help="text to continue (default: a new line)")
+    parser.add_argument("--prompt", default=None,
+                        help="text to continue (default: a new line); stdout holds the prompt, then the "
+                             "continuation "
+                             "(runtime.chat --prompt prints the continuation only)")
     parser.add_argument("--max-new-tokens", type=int, default=500)
-    parser.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
+    parser.add_argument("--temperature", type=float, nargs="+", default=None,
+                        help=f"0 = greedy (default {DEFAULT_TEMPERATURE}; a GAN takes none); "
+                             "several values: each prompt sampled at each")
     parser.add_argument("--top-k", type=int, default=None)
     parser.add_argument("--top-p", type=float, default=None)
     parser.add_argument("--repetition-penalty", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--num-samples", type=int, default=None, metavar="N",
+                        help="N samples of each prompt and temperature, sampled as one batch "
+                             "(default 1); GAN checkpoints: N sentences, one per line")
+    add_batch_flags(parser)
     parser.add_argument("--device", choices=DEVICES, default="auto")
     parser.add_argument("--html", metavar="OUT.html",
                         help="also write the text as HTML, colouring passages copied verbatim from "
@@ -44,29 +78,56 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         validate_min_run(args.min_run)
-        payload, model, tokenizer = load_gpt_or_stack(args.checkpoint)
+        validate_seed(args.seed)
+        payload = load_checkpoint(args.checkpoint)
+        kind = payload["kind"]
+        if kind == "gan":
+            narrow_for_gan(args)
+            return _sample_gan(args, payload)
+        if kind not in ("gpt", "stack"):
+            raise CheckpointError(f"{args.checkpoint} holds a {kind!r} model, but this command "
+                                  "needs a 'gpt', 'gan' or 'stack' model")
+        model, tokenizer = (stack_from_checkpoint if kind == "stack" else gpt_from_checkpoint)(payload)
         device = resolve_device(args.device)
-        sampler = generate_stack if payload["kind"] == "stack" else generate
-        pieces = sampler(
-            model.to(device), tokenizer, args.prompt, max_new_tokens=args.max_new_tokens,
-            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-            repetition_penalty=args.repetition_penalty, seed=args.seed, device=device,
-        )
-        sys.stdout.write(sanitize(args.prompt))
-        generated = []
-        for piece in pieces:
-            generated.append(piece)
-            sys.stdout.write(sanitize(piece))
-            sys.stdout.flush()
-        sys.stdout.write("\n")
+        batches = (stack_token_batches if kind == "stack" else token_batches)(model.to(device), device)
+        temperatures = [DEFAULT_TEMPERATURE] if args.temperature is None else args.temperature
+        settings = SamplingSettings(temperatures[0], args.top_k, args.top_p,
+                                    args.repetition_penalty)
+        validate_max_new_tokens(args.max_new_tokens)
+        prompts = prompts_of(args, "")
+        assert prompts is not None  # the default prompt is the empty one
+        num_samples = validate_num_samples(1 if args.num_samples is None else args.num_samples)
+        if args.html and len(prompts) * len(temperatures) * num_samples > 1:
+            raise SamplingError("--html marks one sample; leave it out with several prompts, "
+                                "temperatures or --num-samples")
+        texts = run_to_stream(batches, piece_decoder(tokenizer),
+                              lambda text: start_ids(tokenizer, text), sys.stdout,
+                              prompts=prompts, temperatures=temperatures, settings=settings,
+                              num_samples=num_samples, seed=args.seed,
+                              max_new_tokens=args.max_new_tokens, stops=stops_of(args),
+                              show_prompt=True, output=args.output, model=args.checkpoint)
         if args.html:
-            _write_markup(args, payload.get("train_state") or {}, "".join(generated))
+            _write_markup(args, payload.get("train_state") or {}, texts[0])
     except TextgenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print_error(exc)
         return 1
     except KeyboardInterrupt:
         sys.stdout.write("\n")
         return 130
+    return 0
+
+
+def _sample_gan(args: argparse.Namespace, payload: dict) -> int:
+    check_gan_options(args, interactive=False)
+    if args.html:
+        raise SamplingError("--html marks GPT and stack samples (a GAN writes lowercased words, "
+                            "which the corpus markup cannot match); leave it out")
+    gan, tokenizer = gan_from_checkpoint(payload)
+    count = 1 if args.num_samples is None else args.num_samples
+    for sentence in gan_sentences(gan.generator, tokenizer, count, args.seed,
+                                  resolve_device(args.device)):
+        sys.stdout.write(sanitize(sentence) + "\n")
+    sys.stdout.flush()
     return 0
 
 
@@ -77,7 +138,7 @@ def _write_markup(args: argparse.Namespace, train_state: dict, text: str) -> Non
     if not corpus:
         raise MarkupError("--html: the checkpoint records no training corpus; pass --markup-corpus")
     markup = corpus_index(corpus, encoding, args.gutenberg_mirror).mark(text, args.min_run)
-    page = to_html(markup, title=f"Sample from {Path(args.checkpoint).name}", prompt=args.prompt,
+    page = to_html(markup, title=f"Sample from {Path(args.checkpoint).name}", prompt=args.prompt or "",
                    corpus=corpus)
     print(f"wrote {write_html(args.html, page)}: {markup.summary()}", file=sys.stderr)
 

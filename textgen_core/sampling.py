@@ -8,70 +8,89 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from runtime.decode import decode
+from runtime.decode import decode_batch
 from runtime.generator import start_ids
-from runtime.sampler import SamplingSettings, validate_max_new_tokens
+from runtime.multi_sample import PieceDecoder, TokenBatches, sampled
+from runtime.sampler import SamplingSettings
 from runtime.tokenizer import CharTokenizer
 from runtime.window import RollingPast
 from runtime.yoke_state import StatefulPast, carrier, stateful_forward
 from textgen_core.models.gpt import GPT, KeyValue
 
 
+def token_batches(model: GPT, device: torch.device | str = "cpu") -> TokenBatches:
+    """The GPT's `token_batches(ids, settings, seeds, max_new_tokens)` (runtime/multi_sample.py):
+    one token per sequence per step, one model call per step for all of them."""
+    device = torch.device(device)
+
+    @torch.inference_mode()
+    def forward(windows: list[list[int]], past: list[KeyValue]) -> tuple[np.ndarray, list[KeyValue]]:
+        idx = torch.tensor(windows, dtype=torch.long, device=device)
+        logits, _, present = model(idx, past_key_values=past)
+        return logits[:, -1].float().cpu().numpy(), present
+
+    @torch.inference_mode()
+    def forward_rolling(windows: list[list[int]], past: RollingPast) -> tuple[np.ndarray, RollingPast]:
+        idx = torch.tensor(windows, dtype=torch.long, device=device)
+        positions = torch.arange(idx.shape[1], device=device) + past.position
+        logits, _, present = model(idx, past_key_values=past.cache, positions=positions)
+        return logits[:, -1].float().cpu().numpy(), RollingPast(present, past.position + idx.shape[1])
+
+    @torch.inference_mode()
+    def call(windows: list[list[int]], past: list[KeyValue], state: torch.Tensor
+             ) -> tuple[np.ndarray, list[KeyValue], torch.Tensor]:
+        idx = torch.tensor(windows, dtype=torch.long, device=device)
+        logits, _, present, hidden = model.forward_stateful(idx, state, past_key_values=past)
+        return logits[:, -1].float().cpu().numpy(), present, hidden
+
+    def run(ids: list[int], settings: list[SamplingSettings], seeds: list[int | None],
+            max_new_tokens: int) -> Iterator[list[int]]:
+        batch = len(settings)
+
+        def empty() -> list[KeyValue]:
+            return model.empty_cache(batch, device)
+
+        common = dict(block_size=model.config.block_size, settings=settings, seeds=seeds,
+                      max_new_tokens=max_new_tokens)
+        state_size = model.config.yoke_state_size
+        if state_size:
+            return decode_batch(ids, forward=stateful_forward(call),
+                                empty_past=lambda: StatefulPast(
+                                    empty(), torch.zeros(batch, state_size, device=device)),
+                                carry=carrier(empty), **common)
+        if model.config.rotary:  # the cache rolls when the window is full (runtime/window.py)
+            return decode_batch(ids, forward=forward_rolling,
+                                empty_past=lambda: RollingPast(empty()), rolls=True, **common)
+        return decode_batch(ids, forward=forward, empty_past=empty, **common)
+
+    return run
+
+
+def piece_decoder(tokenizer: CharTokenizer) -> PieceDecoder:
+    """A fresh token id -> text piece function per sequence, as the runtime's generators decode."""
+    return tokenizer.piece_decoder  # stateful: never half a character or word piece
+
+
 def generate(
     model: GPT,
     tokenizer: CharTokenizer,
-    prompt: str,
+    prompt: str | list[str],
     *,
     max_new_tokens: int = 200,
-    temperature: float = 0.8,
+    temperature: float | Sequence[float] = 0.8,
     top_k: int | None = None,
     top_p: float | None = None,
     repetition_penalty: float = 1.0,
     seed: int | None = None,
     device: torch.device | str = "cpu",
-) -> Iterator[str]:
-    """Yield the text of each new token; checks settings and prompt before the first one."""
-    settings = SamplingSettings(temperature, top_k, top_p, repetition_penalty)
-    validate_max_new_tokens(max_new_tokens)
-    ids = start_ids(tokenizer, prompt)
-    device = torch.device(device)
-
-    @torch.inference_mode()
-    def forward(window: Sequence[int], past: list[KeyValue]) -> tuple[np.ndarray, list[KeyValue]]:
-        idx = torch.tensor([list(window)], dtype=torch.long, device=device)
-        logits, _, present = model(idx, past_key_values=past)
-        return logits[0, -1].float().cpu().numpy(), present
-
-    @torch.inference_mode()
-    def forward_rolling(window: Sequence[int], past: RollingPast) -> tuple[np.ndarray, RollingPast]:
-        idx = torch.tensor([list(window)], dtype=torch.long, device=device)
-        positions = torch.arange(len(window), device=device) + past.position
-        logits, _, present = model(idx, past_key_values=past.cache, positions=positions)
-        return logits[0, -1].float().cpu().numpy(), RollingPast(present, past.position + len(window))
-
-    def empty() -> list[KeyValue]:
-        return model.empty_cache(1, device)
-
-    state_size = model.config.yoke_state_size
-    if not state_size:
-        rolling = model.config.rotary  # the cache rolls when the window is full (runtime/window.py)
-        tokens = decode(ids, block_size=model.config.block_size,
-                        forward=forward_rolling if rolling else forward,
-                        empty_past=(lambda: RollingPast(empty())) if rolling else empty,
-                        settings=settings, max_new_tokens=max_new_tokens, seed=seed, rolls=rolling)
-        return (tokenizer.decode([t]) for t in tokens)
-
-    @torch.inference_mode()
-    def call(window: Sequence[int], past: list[KeyValue], state: torch.Tensor
-             ) -> tuple[np.ndarray, list[KeyValue], torch.Tensor]:
-        idx = torch.tensor([list(window)], dtype=torch.long, device=device)
-        logits, _, present, hidden = model.forward_stateful(idx, state, past_key_values=past)
-        return logits[0, -1].float().cpu().numpy(), present, hidden
-
-    def empty_stateful() -> StatefulPast:
-        return StatefulPast(empty(), torch.zeros(1, state_size, device=device))
-
-    tokens = decode(ids, block_size=model.config.block_size, forward=stateful_forward(call),
-                    empty_past=empty_stateful, settings=settings, max_new_tokens=max_new_tokens,
-                    seed=seed, carry=carrier(empty))
-    return (tokenizer.decode([t]) for t in tokens)
+    num_samples: int = 1,
+    stop: str | Sequence[str] = (),
+) -> Iterator[str] | Iterator[tuple[int, str]]:
+    """Yield the text of each new token; checks settings and prompt before the first one.
+    As the runtime's `generate`: one str prompt gives its pieces, several sequences give
+    `(index, piece)` pairs (runtime/multi_sample.py)."""
+    return sampled(token_batches(model, device), piece_decoder(tokenizer),
+                   lambda text: start_ids(tokenizer, text), prompt,
+                   max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                   top_p=top_p, repetition_penalty=repetition_penalty, seed=seed,
+                   num_samples=num_samples, stop=stop)

@@ -1,75 +1,119 @@
-"""`python -m textgen_core.train`: train a model and write a checkpoint.
+"""`python -m textgen_core.train`: train a model of any family and write a checkpoint.
 
 No arguments: a char GPT on the built-in `shakespeare` corpus with the preset that suits the
 device (`cpu` on a CPU, `baby` on a GPU), written to models/gpt.pt.
+
+One parser for every family. `--model` (or `model = "..."` in the --config file) picks it: gpt
+(training/gpt_run.py), gan (training/gan_run.py) or stack (training/stack_run.py). The shared
+flags mean the same for all; a flag that belongs to another family is a one-line error. Then,
+whichever the family: the config file is read once (preset < config file < flags), Project
+Gutenberg books are fetched from the chosen mirror, the run holds its --out (training/run_lock.py),
+trains, and prints one summary line.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
+from runtime.tokenizer import KINDS
 from runtime.yoke_spec import FORMAT as YOKE_FORMAT
 from textgen_core.data.corpus import resolve_corpus
 from textgen_core.data.gutenberg import is_gutenberg_spec
+from textgen_core.data.gutenberg_catalogue import with_max_books
+from textgen_core.data.tokenizers import NEW_TOKENS
 from textgen_core.errors import ConfigError
 from textgen_core.models.gpt import POSITIONS, GPTConfig
-from textgen_core.models.loading import gpt_from_checkpoint
-from textgen_core.training import run_rules
-from textgen_core.training.checkpoint import load_checkpoint
+from textgen_core.training import gan_run, gpt_run, stack_run
 from textgen_core.training.cli_outcome import EXIT_INTERRUPTED, exit_code, print_summary
 from textgen_core.training.config import COMPILE_MODES, DEVICES, TrainConfig
-from textgen_core.training.device import resolve_device
 from textgen_core.training.flags import flag_list
-from textgen_core.training.gan_run_config import add_gan_arguments, run_gan, wants_gan
-from textgen_core.training.presets import default_preset, get_preset
-from textgen_core.training.run_config import (
-    MODEL_FIELDS,
-    TRAIN_FIELDS,
-    Settings,
-    fit_intervals,
-    fit_warmup,
-    merge,
-    read_config_file,
-)
-from textgen_core.training.trainer import RunSpec, train_gpt
+from textgen_core.training.gan_trainer import train_gan
+from textgen_core.training.run_config import RUN_KEYS, RunRequest, Settings, merge, read_toml, split_settings
+from textgen_core.training.run_lock import hold_out
+from textgen_core.training.stack_trainer import train_stack
+from textgen_core.training.trainer import train_gpt
+
+
+@dataclass(frozen=True)
+class Family:
+    """What the command line needs to know of a model family; everything else is shared."""
+
+    model_fields: tuple[str, ...]
+    train_fields: tuple[str, ...]
+    field_types: dict[str, dict[str, type]]
+    run_keys: tuple[str, ...]  # the run keys it takes beyond the shared ones
+    build_spec: Callable[[RunRequest, list[str]], Any]
+    train: Callable[[Any], Any]
+    summary: Callable[[Path, Any], int]
+
+
+TOKENIZER_KEYS = ("tokenizer", "vocab_size", "new_tokens")  # the GPT's and the stack's; the GAN's
+# vocab_size is a model field
+FAMILIES = {
+    "gpt": Family(gpt_run.MODEL_FIELDS, gpt_run.TRAIN_FIELDS, gpt_run.FIELD_TYPES, TOKENIZER_KEYS,
+                  lambda request, notes: gpt_run.build_spec(request), train_gpt, print_summary),
+    "gan": Family(gan_run.MODEL_FIELDS, gan_run.TRAIN_FIELDS, gan_run.FIELD_TYPES, (),
+                  lambda request, notes: gan_run.build_spec(request), train_gan, gan_run.summary),
+    "stack": Family(stack_run.MODEL_FIELDS, stack_run.TRAIN_FIELDS, stack_run.FIELD_TYPES,
+                    ("layers", *TOKENIZER_KEYS),
+                    stack_run.build_spec, train_stack, print_summary),
+}
+SHARED_RUN_KEYS = RUN_KEYS  # preset, corpus, encoding, out, device, compile, model, mirror, max_books
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m textgen_core.train",
-        description="Train a text-generation model and write a checkpoint.",
+        description="Train a text-generation model and write a checkpoint. Flags of one model family "
+                    "given to another are refused.",
     )
-    parser.add_argument("--model", choices=["gpt", "stack", "gan"], default=None,
-                        help="model family (default gpt; stack: see --model stack --help)")
-    parser.add_argument("--corpus", help="'shakespeare' (default), a .txt file or a folder of them, "
-                                         "gutenberg:ID,..., women-writers, philosophers")
+    parser.add_argument("--model", choices=list(FAMILIES), default=None,
+                        help="model family: gpt (default), gan (docs/gan.md), stack "
+                             "(docs/layer-stack.md); or `model` in the --config file")
+    parser.add_argument("--corpus", help="'shakespeare' (default), 'fortunes', a .txt file or a folder of "
+                                         "them, gutenberg:ID,..., a catalogue search "
+                                         "gutenberg:FIELD=VALUE,..., women-writers, philosophers")
     parser.add_argument("--encoding", help="text encoding of the corpus files (default utf-8)")
-    parser.add_argument("--gutenberg-mirror", metavar="URL",
+    parser.add_argument("--max-books", dest="max_books", type=int, metavar="N",
+                        help="cap a gutenberg:FIELD=VALUE search at N books (default 20)")
+    parser.add_argument("--gutenberg-mirror", dest="gutenberg_mirror", metavar="URL",
                         help="Project Gutenberg mirror for gutenberg:IDS and the named collections "
                              "(default $TEXTGEN_GUTENBERG_MIRROR, else https://www.gutenberg.org/)")
     parser.add_argument("--out", help="checkpoint path (default models/<model>.pt)")
-    parser.add_argument("--preset", help="named settings: cpu, baby, fast, nano (default: by device)")
+    parser.add_argument("--preset", help="named settings: gpt: cpu, baby, fast, nano (default: by device); "
+                                         "gan and stack: nano")
     parser.add_argument("--config", help="TOML file of settings ([model], [train] tables)")
     parser.add_argument("--resume", action="store_true", help="continue the run saved at --out")
     parser.add_argument("--init-from", metavar="CKPT", help="fine-tune from this checkpoint")
+    parser.add_argument("--tokenizer", metavar="|".join(KINDS), default=None,
+                        help="gpt and stack: char (default), word or bpe (see the README's Tokenizers)")
+    parser.add_argument("--new-tokens", dest="new_tokens", metavar="|".join(NEW_TOKENS), default=None,
+                        help="with --init-from, characters the checkpoint's char or word tokenizer "
+                             "lacks: extend (new embedding rows) or unk (one <unk> token)")
     parser.add_argument("--overwrite", action="store_true",
                         help="allow a fresh run to replace an existing checkpoint at --out")
     parser.add_argument("--device", choices=DEVICES, help="default auto: cuda, then mps, then cpu")
     parser.add_argument("--compile", choices=COMPILE_MODES,
                         help="torch.compile: auto = on for CUDA/MPS, off on CPU")
-    model_group = parser.add_argument_group("model shape (override the preset)")
+    model_group = parser.add_argument_group("model shape (override the preset; gpt, and the ones "
+                                            "a gan or stack shares)")
     defaults = GPTConfig()
-    for name in MODEL_FIELDS:
+    for name in gpt_run.MODEL_FIELDS:
         _add_field(model_group, name, getattr(defaults, name))
     train_group = parser.add_argument_group("training (override the preset)")
     train_defaults = TrainConfig()
-    for name in TRAIN_FIELDS:
+    for name in gpt_run.TRAIN_FIELDS:
         _add_field(train_group, name, getattr(train_defaults, name))
-    add_gan_arguments(parser)
+    gan_run.add_arguments(parser)
+    stack_run.add_arguments(parser)
     return parser
 
 
@@ -88,101 +132,68 @@ def _add_field(group: argparse._ArgumentGroup, name: str, default: object) -> No
         group.add_argument(flag, dest=name, type=type(default), default=None, metavar="N")
 
 
-def build_spec(args: argparse.Namespace) -> RunSpec:
-    flags = Settings(
-        run={k: getattr(args, k) for k in ("preset", "corpus", "encoding", "out", "device",
-                                           "compile", "model")},
-        model={k: getattr(args, k) for k in MODEL_FIELDS if getattr(args, k) is not None},
-        train={k: getattr(args, k) for k in TRAIN_FIELDS if getattr(args, k) is not None},
+_MODE_DESTS = ("config", "resume", "init_from", "overwrite")
+
+
+def build_request(args: argparse.Namespace) -> tuple[str, RunRequest]:
+    """The family and what the command line and config file ask of it, checked against it."""
+    data = read_toml(args.config) if args.config else {}
+    file_model = data.get("model") if not isinstance(data.get("model"), dict) else None
+    loaded: dict[str, dict[str, Any]] = {}
+    given = {k: v for k, v in vars(args).items() if v is not None and k not in _MODE_DESTS}
+    # Never guessed from a checkpoint: `--init-from gan.pt` without --model is a GPT command that
+    # is refused for the checkpoint's kind, not a GAN run.
+    name = args.model or file_model or "gpt"
+    if name not in FAMILIES:
+        raise ConfigError(f"--config {args.config}: model {name!r} is unknown; choose from: "
+                          f"{', '.join(FAMILIES)}")
+    family = FAMILIES[name]
+    foreign = _foreign(given, name)
+    if foreign:
+        raise ConfigError(f"{flag_list(foreign)} do(es) not apply to --model {name}")
+    file = (split_settings(data, args.config, (*SHARED_RUN_KEYS, *family.run_keys), family.field_types)
+            if args.config else Settings({}, {}, {}))
+    flags_run = {k: given[k] for k in (*SHARED_RUN_KEYS, *family.run_keys) if k in given}
+    run = merge(file.run, flags_run)
+    if run.get("max_books") is not None:  # the cap is part of the recorded corpus spec
+        run["corpus"] = with_max_books(run.get("corpus"), run.pop("max_books"))
+    request = RunRequest(
+        family=name, run=run,
+        model=merge(file.model, {k: given[k] for k in family.model_fields if k in given}),
+        train=merge(file.train, {k: given[k] for k in family.train_fields if k in given}),
+        resume=args.resume, init_from=args.init_from, overwrite=args.overwrite, loaded=loaded,
     )
-    file = read_config_file(args.config) if args.config else Settings({}, {}, {})
-    run = merge(file.run, flags.run)
-    model_kind = run.get("model", "gpt")
-    if model_kind != "gpt":
-        raise ConfigError(f"--model {model_kind!r} is not available; this version trains: gpt")
-    out = Path(run.get("out") or f"models/{model_kind}.pt")
-    device_name = run.get("device", "auto")
-    explicit_model = merge(file.model, flags.model)
-    explicit_train = merge(file.train, flags.train)
-
-    run_rules.check_resume_or_init(args.resume, args.init_from)
-    if args.resume:
-        return _resume_spec(out, run, explicit_model, explicit_train, device_name)
-
-    preset_name = run.get("preset") or default_preset(resolve_device(device_name).type)
-    preset = get_preset(preset_name)
-    run_rules.check_fresh_out(out, args.overwrite)
-    train = fit_intervals(fit_warmup(merge(preset["train"], explicit_train), explicit_train),
-                          explicit_train)
-    train_config = TrainConfig(**train)
-    init_payload = None
-    if args.init_from:
-        init_payload = load_checkpoint(args.init_from, kind="gpt")
-        gpt_from_checkpoint(init_payload)  # validates weights against config before training
-        changed = sorted(set(explicit_model) - {"dropout"})
-        if changed:
-            raise ConfigError(f"--init-from keeps the checkpoint's shape; drop {flag_list(changed)}")
-        model_config = GPTConfig.from_dict(
-            {**init_payload["model_config"], **explicit_model}
-        )
-    else:
-        model_config = GPTConfig(**merge(preset["model"], explicit_model))
-    if model_config.block_size < 2:
-        raise ConfigError("--block-size must be at least 2")
-    return RunSpec(
-        model_config=model_config, train_config=train_config,
-        corpus=run.get("corpus", "shakespeare"), encoding=run.get("encoding"), out=out,
-        device=device_name, compile=run.get("compile", "auto"),
-        init_from=init_payload, init_from_path=args.init_from,
-    )
+    return name, request
 
 
-def _resume_spec(out: Path, run: dict, model: dict, train: dict, device: str) -> RunSpec:
-    run_rules.check_resume_exists(out)
-    payload = load_checkpoint(out, kind="gpt")
-    gpt_from_checkpoint(payload)
-    run_rules.check_resumable(out, payload.get("optimizer") is not None
-                              and "rng" in payload.get("train_state", {}))
-    if model:
-        raise ConfigError(f"--resume keeps the saved model shape; drop {flag_list(sorted(model))}")
-    saved_state = payload["train_state"]
-    run_rules.check_resume_corpus(run.get("corpus"), saved_state)
-    train_config = TrainConfig(**{**payload["train_config"], **train})
-    run_rules.check_steps_left(out, saved_state["step"], train_config.max_iters)
-    return RunSpec(
-        model_config=GPTConfig.from_dict(payload["model_config"]), train_config=train_config,
-        corpus=saved_state.get("corpus", "shakespeare"), encoding=saved_state.get("encoding"),
-        out=out, device=device, compile=run.get("compile", "auto"), resume_from=payload,
-    )
-
-
-def _selects_stack(argv: list[str]) -> bool:
-    """`--model stack` has settings of its own (layers file, plateau rule): training/stack_cli.py."""
-    pairs = zip(argv, [*argv[1:], ""], strict=True)
-    return any(a == "--model=stack" or (a == "--model" and b == "stack") for a, b in pairs)
+def _foreign(given: dict[str, Any], name: str) -> list[str]:
+    """The given settings that family `name` does not take (a False switch is not "given")."""
+    family = FAMILIES[name]
+    own = {*SHARED_RUN_KEYS, *family.run_keys, *family.model_fields, *family.train_fields}
+    return sorted(k for k, v in given.items() if k not in own and not (isinstance(v, bool) and not v))
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if _selects_stack(argv):
-        from textgen_core.training.stack_cli import main as stack_main
-
-        return stack_main(argv)
-    args = build_parser().parse_args(argv)
-    if wants_gan(args):  # the text GAN: training/gan_run_config.py
-        return run_gan(args)
-    return exit_code(Console(stderr=True), lambda: _train(args))
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
+    console = Console(stderr=True)
+    return exit_code(console, lambda: _train(args, console))
 
 
-def _train(args: argparse.Namespace) -> int:
-    spec = build_spec(args)
+def _train(args: argparse.Namespace, console: Console) -> int:
+    name, request = build_request(args)
+    family = FAMILIES[name]
+    notes: list[str] = []
+    spec = family.build_spec(request, notes)
+    for note in notes:
+        console.print(Text(f"note: {note}", style="yellow"))
     if is_gutenberg_spec(spec.corpus):
         # Fetch missing books now, from the chosen mirror; training then reads the cache.
-        resolve_corpus(spec.corpus, spec.encoding, gutenberg_mirror=args.gutenberg_mirror)
-    result = train_gpt(spec)
+        resolve_corpus(spec.corpus, spec.encoding, gutenberg_mirror=request.run.get("gutenberg_mirror"))
+    with hold_out(spec.out, fresh=spec.resume_from is None, overwrite=request.overwrite):
+        result = family.train(spec)
     if not result.is_main:
         return EXIT_INTERRUPTED if result.interrupted else 0
-    return print_summary(spec.out, result)
+    return family.summary(spec.out, result)
 
 
 if __name__ == "__main__":

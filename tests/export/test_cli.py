@@ -52,7 +52,8 @@ def test_unwritable_output(tiny_gpt_checkpoint: Path, tmp_path: Path, capsys: py
     assert "cannot create" in err
 
 
-@pytest.mark.parametrize("args", [["onnx", "x.pt", "--quantize", "int4"], ["tflite", "x.pt"], []])
+@pytest.mark.parametrize("args", [["onnx", "x.pt", "--quantize", "int2"], ["genai", "x.pt", "--quantize", "fp16"],
+                                  ["tflite", "x.pt"], []])
 def test_usage_errors_exit_2(args: list[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(args)

@@ -5,6 +5,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import runtime
+from export.checksum import save_with_checksum
 from runtime.errors import ModelFileError
 
 
@@ -12,16 +13,17 @@ def textgen_metadata(source: Path) -> dict[str, str]:
     return {p.key: p.value for p in onnx.load(str(source)).metadata_props if p.key != "textgen.checksum"}
 
 
-def identity_model(path: Path, metadata: dict[str, str] | None = None, domain: str = "") -> Path:
-    node = helper.make_node("Identity", ["x"], ["y"], domain=domain)
+def identity_model(path: Path, metadata: dict[str, str] | None = None, domain: str = "",
+                   op: str = "Identity") -> Path:
+    """A one-node graph with `metadata` and a valid checksum, as anyone can stamp one."""
+    node = helper.make_node(op, ["x"], ["y"], domain=domain)
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
     opsets = [helper.make_opsetid("", 18)] + ([helper.make_opsetid(domain, 1)] if domain else [])
     model = helper.make_model(graph, opset_imports=opsets)
     for key, value in (metadata or {}).items():
         model.metadata_props.add(key=key, value=value)
-    onnx.save_model(model, str(path))
-    return path
+    return save_with_checksum(model, path)
 
 
 def refused(path: Path, message: str) -> None:
@@ -53,7 +55,7 @@ def test_onnx_model_that_is_not_ours(tmp_path: Path) -> None:
 
 
 def test_our_metadata_on_a_graph_that_breaks_the_contract(exported_tiny: dict[str, Path], tmp_path: Path) -> None:
-    fake = identity_model(tmp_path / "fake.onnx", textgen_metadata(exported_tiny["onnx"]))
+    fake = identity_model(tmp_path / "fake.onnx", textgen_metadata(exported_tiny["onnx"]), op="Neg")
     refused(fake, "inputs do not follow the textgen contract")
 
 
@@ -63,10 +65,7 @@ def test_renamed_input_is_refused(exported_tiny: dict[str, Path], tmp_path: Path
     proto.graph.input[0].name = "tokens"
     for node in proto.graph.node:
         node.input[:] = ["tokens" if n == old else n for n in node.input]
-    kept = [p for p in proto.metadata_props if p.key != "textgen.checksum"]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    onnx.save_model(proto, str(tmp_path / "renamed.onnx"))
+    save_with_checksum(proto, tmp_path / "renamed.onnx")
     refused(tmp_path / "renamed.onnx", r"missing \['input_ids'\]")
 
 

@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 BLOCKER = textwrap.dedent("""
     import sys
-    BLOCKED = ("torch", "nltk", "onnx", "textgen_core", "export", "matplotlib")
+    BLOCKED = ("torch", "nltk", "onnx", "textgen_core", "export", "matplotlib", "tokenizers")
 
     class Blocker:
         def find_spec(self, name, path=None, target=None):

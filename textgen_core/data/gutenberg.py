@@ -1,51 +1,59 @@
-"""Project Gutenberg corpora: `--corpus gutenberg:1342,158` and the named collections.
+"""Project Gutenberg corpora: `--corpus gutenberg:1342,158`, a catalogue search
+(`gutenberg:author=Austen,language=en`, see gutenberg_catalogue.py) and the named collections.
 
 A book is read from `{mirror}cache/epub/{id}/pg{id}.txt`, where the mirror is `--gutenberg-mirror`,
-else `TEXTGEN_GUTENBERG_MIRROR`, else the official site. It is downloaded once (retries with
-exponential backoff on timeouts, refused connections, 5xx and 429; a progress bar while it runs)
-and cached under `<cache>/gutenberg/`: the raw file in `raw/`, the cleaned book in `books/`
-(header, footer and licence removed, see gutenberg_clean.py) with a JSON sidecar naming the
-book. Every write is atomic. Once a book is cached no request is made, so training, evaluation
-and markup work offline.
+else `TEXTGEN_GUTENBERG_MIRROR`, else the official site. It is downloaded once (gutenberg_download.py:
+retries with exponential backoff, a deadline for each whole attempt, a progress bar), checked
+before anything is cached (an HTML page, a file without the START and END lines, or text that is
+neither UTF-8 nor declared Latin-1 is refused), and cached under `<cache>/gutenberg/`: the raw
+file in `raw/`, the cleaned book in `books/` (header, footer and licence removed, see
+gutenberg_clean.py) with a JSON sidecar naming the book. Every write is atomic. Once a book is
+cached no request is made, so training, evaluation and markup work offline; a raw file that no
+longer passes the checks (cached by an older version) is fetched again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import re
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass
-from http.client import HTTPException
 from pathlib import Path
 from typing import Any
 
 from runtime.atomic_file import atomic_file
 from textgen_core.data.cache import cache_dir
+from textgen_core.data.gutenberg_catalogue import (
+    PREFIX,
+    Entry,
+    Query,
+    check_collection,
+    is_query,
+    resolve_query,
+    shown,
+)
 from textgen_core.data.gutenberg_clean import header_field, strip_gutenberg
 from textgen_core.data.gutenberg_collections import COLLECTIONS
+from textgen_core.data.gutenberg_download import (
+    DEFAULT_MIRROR,
+    DEFAULT_RETRY,
+    MIRROR_ENV,
+    RetryPolicy,
+    fetch,
+    resolve_mirror,
+)
+from textgen_core.data.regular_file import read_regular_file
 from textgen_core.errors import CorpusError
 
-PREFIX = "gutenberg:"
-DEFAULT_MIRROR = "https://www.gutenberg.org/"
-MIRROR_ENV = "TEXTGEN_GUTENBERG_MIRROR"
+__all__ = ["DEFAULT_MIRROR", "MIRROR_ENV", "PREFIX", "RetryPolicy", "book_ids", "book_paths",
+           "is_gutenberg_spec", "resolve_mirror"]
+
 # Bump when the cleaning rules change: cached books are then re-cleaned from the raw files.
 CLEAN_VERSION = 1
 SIDECAR_FORMAT = "textgen-gutenberg-book"
 # The longest Gutenberg plain-text books are ~20 MB; a mirror sending more is refused.
 MAX_BOOK_BYTES = 64 << 20
-_CHUNK = 64 << 10
-USER_AGENT = "textgen (+https://pypi.org/project/textgen/)"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 4
-    backoff_s: float = 0.5  # waits 0.5, 1, 2 s between the attempts
-    timeout_s: float = 30.0
+# Ids have at most this many digits (the catalogue is near 80,000); longer input is refused.
+MAX_ID_DIGITS = 9
 
 
 def is_gutenberg_spec(spec: str) -> bool:
@@ -53,127 +61,109 @@ def is_gutenberg_spec(spec: str) -> bool:
 
 
 def book_ids(spec: str) -> tuple[int, ...]:
-    """The ebook ids of `gutenberg:ID,ID,...` or of a named collection, in order."""
+    """The ebook ids of `gutenberg:ID,ID,...` or of a named collection, in order (a search is
+    resolved by `book_paths`, which needs the catalogue)."""
     if spec in COLLECTIONS:
         return tuple(book.id for book in COLLECTIONS[spec])
     ids: list[int] = []
     for part in spec[len(PREFIX):].split(","):
         part = part.strip()
-        if not re.fullmatch(r"[0-9]+", part) or int(part) <= 0:
+        if not re.fullmatch(rf"[0-9]{{1,{MAX_ID_DIGITS}}}", part) or int(part) <= 0:
             raise CorpusError(
-                f"--corpus {spec}: Gutenberg book ids must be positive integers separated by "
-                f"commas (e.g. gutenberg:1342,158), got {part!r}"
+                f"--corpus {shown(spec)}: Gutenberg book ids must be positive integers separated "
+                f"by commas (e.g. gutenberg:1342,158), got {shown(part, 20)!r}; an id has at most "
+                f"{MAX_ID_DIGITS} digits, and a search is gutenberg:FIELD=VALUE,... (e.g. "
+                "gutenberg:author=Austen,language=en)"
             )
         if int(part) in ids:
-            raise CorpusError(f"--corpus {spec} names book {int(part)} twice")
+            raise CorpusError(f"--corpus {shown(spec)} names book {int(part)} twice")
         ids.append(int(part))
     return tuple(ids)
-
-
-def resolve_mirror(explicit: str | None = None) -> str:
-    """`--gutenberg-mirror`, else the environment, else the official site; ends with '/'."""
-    mirror = explicit or os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR
-    scheme = urllib.parse.urlsplit(mirror).scheme
-    if scheme not in ("http", "https", "file"):
-        raise CorpusError(
-            f"--gutenberg-mirror must be an http://, https:// or file:// URL, got {mirror!r}"
-        )
-    return mirror if mirror.endswith("/") else mirror + "/"
 
 
 def book_url(book_id: int, mirror: str) -> str:
     return f"{mirror}cache/epub/{book_id}/pg{book_id}.txt"
 
 
-def book_paths(spec: str, mirror: str | None = None, retry: RetryPolicy = RetryPolicy()) -> tuple[Path, ...]:
-    """Cleaned, cached text files of every book of `spec`, downloading the missing ones."""
-    ids = book_ids(spec)
-    resolved: str | None = None
-    paths = []
-    for book_id in ids:
-        cleaned = _books_dir() / f"pg{book_id}.txt"
-        if not _is_current(cleaned):
-            raw = _raw_dir() / f"pg{book_id}.txt"
-            if not raw.exists():
-                resolved = resolved or resolve_mirror(mirror)
-                _atomic_write(raw, download(book_id, resolved, retry))
-            _clean_into(book_id, raw, cleaned, resolved or resolve_mirror(mirror))
-        paths.append(cleaned)
-    return tuple(paths)
+def book_paths(spec: str, mirror: str | None = None, retry: RetryPolicy = DEFAULT_RETRY) -> tuple[Path, ...]:
+    """Cleaned, cached text files of every book of `spec`, downloading the missing ones. A
+    collection is first checked against the catalogue when one is cached; a search prints the
+    books it selected before any of them is downloaded."""
+    if is_query(spec):
+        query, entries, total = resolve_query(spec, mirror, retry)
+        ids: tuple[int, ...] = tuple(entry.id for entry in entries)
+        if not all(_is_current(_books_dir() / f"pg{i}.txt") for i in ids):
+            _announce(query, entries, total)
+    else:
+        if spec in COLLECTIONS:
+            check_collection(spec)
+        ids = book_ids(spec)
+    return tuple(_ensure_book(book_id, mirror, retry) for book_id in ids)
 
 
-def download(book_id: int, mirror: str, retry: RetryPolicy = RetryPolicy()) -> bytes:
+def download(book_id: int, mirror: str, retry: RetryPolicy = DEFAULT_RETRY) -> bytes:
     """The raw bytes of one book, with retries; CorpusError naming the book and mirror."""
-    url = book_url(book_id, mirror)
-    attempts = 1 if url.startswith("file:") else max(1, retry.attempts)
-    reason = "no attempt made"
-    for attempt in range(attempts):
-        if attempt:
-            time.sleep(retry.backoff_s * 2 ** (attempt - 1))
-        try:
-            return _get(url, book_id, retry.timeout_s)
-        except urllib.error.HTTPError as exc:
-            exc.close()  # it holds the open response
-            if exc.code == 404 or (exc.code < 500 and exc.code != 429):
-                raise CorpusError(
-                    f"Project Gutenberg book {book_id} is not available from the mirror {mirror} "
-                    f"(HTTP {exc.code} for {url})"
-                ) from None
-            reason = f"HTTP {exc.code}"
-        except urllib.error.URLError as exc:
-            reason = str(getattr(exc.reason, "strerror", None) or exc.reason)
-            if url.startswith("file:"):
-                raise CorpusError(
-                    f"Project Gutenberg book {book_id} is not in the mirror {mirror} ({reason})"
-                ) from None
-        except (TimeoutError, ConnectionError, HTTPException, OSError) as exc:
-            reason = str(exc) or type(exc).__name__
-    raise CorpusError(
-        f"could not download Project Gutenberg book {book_id} from the mirror {mirror} "
-        f"({reason}, {attempts} attempt(s)) and it is not cached; check the network, or pass "
-        f"--gutenberg-mirror / set {MIRROR_ENV}"
-    )
+    return fetch(book_url(book_id, mirror), f"Project Gutenberg book {book_id}", mirror, MAX_BOOK_BYTES,
+                 retry, label=f"pg{book_id}")
 
 
-def _get(url: str, book_id: int, timeout: float) -> bytes:
-    from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length and length.isdigit() else None
-        if total is not None and total > MAX_BOOK_BYTES:
-            raise CorpusError(f"Project Gutenberg book {book_id} at {url} is {total:,} bytes, "
-                              f"more than the {MAX_BOOK_BYTES:,} a book can be; refused")
-        progress = Progress(TextColumn(f"[bold]pg{book_id}"), BarColumn(bar_width=28),
-                            DownloadColumn(), TransferSpeedColumn(),
-                            console=Console(stderr=True), transient=True)
-        parts: list[bytes] = []
-        size = 0
-        with progress:
-            task = progress.add_task("download", total=total)
-            while chunk := response.read(_CHUNK):
-                size += len(chunk)
-                if size > MAX_BOOK_BYTES:
-                    raise CorpusError(f"Project Gutenberg book {book_id} at {url} is larger than "
-                                      f"{MAX_BOOK_BYTES:,} bytes; refused")
-                parts.append(chunk)
-                progress.update(task, advance=len(chunk))
-    data = b"".join(parts)
-    if total is not None and len(data) != total:
-        raise ConnectionError(f"the transfer stopped after {len(data):,} of {total:,} bytes")
-    return data
-
-
-def _clean_into(book_id: int, raw_path: Path, cleaned: Path, mirror: str) -> None:
-    raw = _decode(raw_path.read_bytes(), book_id)
-    text = strip_gutenberg(raw, f"Project Gutenberg book {book_id}")
+def _ensure_book(book_id: int, mirror: str | None, retry: RetryPolicy) -> Path:
+    cleaned = _books_dir() / f"pg{book_id}.txt"
+    if _is_current(cleaned):
+        return cleaned
+    raw_path = _raw_dir() / f"pg{book_id}.txt"
+    resolved = resolve_mirror(mirror)
+    data = _read_cached(raw_path)
+    checked = None
+    if data is not None:
+        # A raw file cached before content was checked may fail: then it is fetched again.
+        with contextlib.suppress(CorpusError):
+            checked = _checked_text(book_id, data, resolved)
+    if checked is None:
+        data = download(book_id, resolved, retry)
+        checked = _checked_text(book_id, data, resolved)  # raises before anything is cached
+        _atomic_write(raw_path, data)
+    raw, text = checked
     _atomic_write(cleaned, text.encode("utf-8"))
     meta = {"format": SIDECAR_FORMAT, "clean_version": CLEAN_VERSION, "id": book_id,
             "title": header_field(raw, "title"), "author": header_field(raw, "author"),
-            "url": book_url(book_id, mirror), "characters": len(text)}
+            "url": book_url(book_id, resolved), "characters": len(text)}
     _atomic_write(cleaned.with_suffix(".json"), json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+    return cleaned
+
+
+def _checked_text(book_id: int, data: bytes, mirror: str) -> tuple[str, str]:
+    """(raw text, cleaned book) of a raw file; CorpusError if it is not a Gutenberg text file."""
+    book = f"Project Gutenberg book {book_id}"
+    head = data[:1024].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body")):
+        raise CorpusError(f"the mirror {mirror} sent an HTML page for {book} "
+                          f"({book_url(book_id, mirror)}), not the plain-text file; nothing was cached")
+    raw = _decode(data, book_id)
+    return raw, strip_gutenberg(raw, book)
+
+
+def _read_cached(path: Path) -> bytes | None:
+    try:
+        return read_regular_file(path)
+    except CorpusError:
+        return None
+
+
+def _announce(query: Query, entries: list[Entry], total: int) -> None:
+    """The books a search selected, printed (stderr) before they are downloaded."""
+    from rich.console import Console
+    from rich.table import Table
+
+    capped = f"the first {len(entries)} (max-books {query.max_books})" if total > len(entries) else "all"
+    table = Table(title=f"Project Gutenberg search {shown(query.describe())}: {total} text ebook(s) "
+                        f"match, training on {capped}, in catalogue order", title_justify="left")
+    for column in ("id", "title", "author", "language"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        table.add_row(str(entry.id), entry.display_title, entry.display_authors,
+                      ", ".join(entry.languages))
+    Console(stderr=True).print(table)
 
 
 def _decode(data: bytes, book_id: int) -> str:
@@ -190,13 +180,13 @@ def _decode(data: bytes, book_id: int) -> str:
 
 def _is_current(cleaned: Path) -> bool:
     meta = _read_sidecar(cleaned)
-    return cleaned.exists() and meta is not None and meta.get("clean_version") == CLEAN_VERSION
+    return cleaned.is_file() and meta is not None and meta.get("clean_version") == CLEAN_VERSION
 
 
 def _read_sidecar(path: Path) -> dict[str, Any] | None:
     try:
-        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        meta = json.loads(read_regular_file(path.with_suffix(".json")).decode("utf-8"))
+    except (CorpusError, ValueError):
         return None
     return meta if isinstance(meta, dict) and meta.get("format") == SIDECAR_FORMAT else None
 

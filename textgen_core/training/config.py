@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import InitVar, asdict, dataclass, fields
 from typing import Any
 
 from textgen_core.errors import ConfigError
@@ -40,8 +40,11 @@ class TrainConfig:
     # (textgen_core/training/muon.py).
     optimizer: str = "adamw"
     muon_lr: float = 0.02
+    # False for a resumed run: the rules meant for planning a fresh run (warmup shorter than the
+    # run) do not apply to one that continues a saved schedule.
+    fresh: InitVar[bool] = True
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, fresh: bool) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         for name in (
@@ -65,11 +68,22 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
                 raise ConfigError(f"{flag(name)} must be in [0, 1), got {value!r}")
-        if self.warmup_iters >= self.max_iters:
+        if fresh and self.warmup_iters >= self.max_iters:
             raise ConfigError(
                 f"--warmup-iters ({self.warmup_iters}) must be smaller than --max-iters "
                 f"({self.max_iters})"
             )
+
+    @classmethod
+    def resumed(cls, saved: dict[str, Any], overrides: dict[str, Any]) -> TrainConfig:
+        """The settings of a resumed run: the saved ones, with `overrides` (the flags and config
+        file) on top. The saved learning-rate schedule continues unchanged: its decay length is
+        pinned to the saved one unless --lr-decay-iters is given, so a new --max-iters only moves
+        where the run stops (past the saved decay, the rate stays at --min-lr, as in nanoGPT)."""
+        merged = {**saved, **overrides}
+        if "lr_decay_iters" not in overrides and "max_iters" in overrides:
+            merged["lr_decay_iters"] = saved.get("lr_decay_iters") or saved.get("max_iters", 0)
+        return cls(**merged, fresh=False)
 
     @property
     def decay_iters(self) -> int:
@@ -85,3 +99,14 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"unknown training setting(s): {', '.join(sorted(unknown))}")
         return cls(**data)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Learning-rate schedule: linear warmup, then cosine decay to `min_lr` (as in nanoGPT)."""
+    if step < cfg.warmup_iters:
+        return cfg.learning_rate * (step + 1) / (cfg.warmup_iters + 1)
+    if step >= cfg.decay_iters:
+        return cfg.min_lr
+    progress = (step - cfg.warmup_iters) / max(1, cfg.decay_iters - cfg.warmup_iters)
+    coeff = 0.5 * (1.0 + math.cos(math.pi * progress))
+    return cfg.min_lr + coeff * (cfg.learning_rate - cfg.min_lr)

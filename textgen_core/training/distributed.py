@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 from torch import distributed as dist
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,25 @@ def init_distributed(device_request: str) -> DistContext:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local_rank)
+
+
+def on_every_rank(device_request: str, train: Callable[[DistContext], T]) -> T:
+    """Run a training loop in the process group torchrun describes (a plain call without
+    torchrun): join it, run `train(ctx)`, wait for every rank on success, and leave the group."""
+    ctx = init_distributed(device_request)
+    try:
+        result = train(ctx)
+        finish_together(ctx)  # on success only: after an error the other ranks may never arrive
+        return result
+    finally:
+        shutdown(ctx)
+
+
+def rank_device(device: torch.device, ctx: DistContext) -> torch.device:
+    """A CUDA rank trains on its own local GPU."""
+    if ctx.enabled and device.type == "cuda":
+        return torch.device("cuda", ctx.local_rank)
+    return device
 
 
 def finish_together(ctx: DistContext) -> None:
@@ -84,6 +107,33 @@ def mean_over_ranks(value: float, ctx: DistContext, device: torch.device) -> flo
     tensor = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return float(tensor.item()) / ctx.world_size
+
+
+def broadcast_from_main(value: float, ctx: DistContext, device: torch.device) -> float:
+    """Rank 0's `value` on every rank (a rule that only rank 0 evaluates, e.g. the plateau lr)."""
+    if not ctx.enabled:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.broadcast(tensor, src=0)
+    return float(tensor.item())
+
+
+def average_gradients(parameters: list[torch.nn.Parameter], ctx: DistContext) -> None:
+    """Average the gradients of `parameters` over the ranks in one all-reduce (what DDP does
+    during backward), for a model DDP cannot wrap: the GAN's critic is differentiated twice
+    (its gradient penalty), which DDP's reducer does not support."""
+    if not ctx.enabled:
+        return
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= ctx.world_size
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
 
 
 def gather_generator_states(

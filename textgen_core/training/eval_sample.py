@@ -8,17 +8,17 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from runtime.tokenizer import CharTokenizer
+from runtime.tokenizer import Tokenizer
 
 SAMPLE_SEED = 0
 
 
-def sample_text(model: torch.nn.Module, tokenizer: CharTokenizer, max_new_tokens: int,
+def sample_text(model: torch.nn.Module, tokenizer: Tokenizer, max_new_tokens: int,
                 pieces: Callable[[str], Iterable[str]]) -> str:
     """`pieces(prompt)` generates from the prompt; the model's train/eval mode is restored."""
     if max_new_tokens == 0:
         return ""
-    prompt = "\n" if "\n" in tokenizer.chars else tokenizer.chars[0]
+    prompt = ""  # the generators start an empty prompt at a line break (runtime.tokenizer.line_start_ids)
     was_training = model.training
     model.eval()
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import InitVar, asdict, dataclass, fields
 from typing import Any
 
 from textgen_core.errors import ConfigError
@@ -33,7 +33,11 @@ class GANTrainConfig:
     log_interval: int = 10
     seed: int = 1337
 
-    def __post_init__(self) -> None:
+    # False for a resumed run: the rules for planning a fresh run do not apply to one that
+    # continues a saved schedule with a smaller --max-iters.
+    fresh: InitVar[bool] = True
+
+    def __post_init__(self, fresh: bool) -> None:
         for name in ("batch_size", "max_iters", "critic_steps", "eval_interval",
                      "checkpoint_interval", "log_interval"):
             value = getattr(self, name)
@@ -41,7 +45,7 @@ class GANTrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
         if not isinstance(self.mle_iters, int) or self.mle_iters < 0:
             raise ConfigError(f"--mle-iters must be >= 0, got {self.mle_iters!r}")
-        if self.mle_iters > self.max_iters:
+        if fresh and self.mle_iters > self.max_iters:
             raise ConfigError(f"--mle-iters ({self.mle_iters}) must not exceed --max-iters "
                               f"({self.max_iters})")
         for name in ("learning_rate", "mle_learning_rate", "d_learning_rate"):
@@ -62,6 +66,6 @@ class GANTrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GANTrainConfig:
+    def from_dict(cls, data: dict[str, Any], fresh: bool = True) -> GANTrainConfig:
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in data.items() if k in known}, fresh=fresh)

@@ -9,6 +9,11 @@ What the critic reads of a generated sentence (`critic_input`):
   rows then look alike (both one-hot), so the critic cannot win by spotting soft rows.
 - "soft": the probabilities themselves (the seed's choice), which a critic tells from one-hot
   real rows by their sharpness alone.
+
+With torch.compile the critic's forward is compiled, but the penalty differentiates through the
+critic with `create_graph=True` (a double backward), which a compiled graph cannot run: the
+penalty goes through the eager critic module instead (`penalty_critic`), which holds the same
+weights, so its gradient reaches them all the same.
 """
 
 from __future__ import annotations
@@ -58,12 +63,18 @@ def gradient_penalty(critic: Discriminator, real: Tensor, fake: Tensor) -> Tenso
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
-def critic_loss(critic: Discriminator, real: Tensor, fake: Tensor,
-                gp_weight: float) -> tuple[Tensor, dict[str, float]]:
-    """WGAN-GP critic loss; `fake` must not carry the generator's graph (detach it)."""
+def critic_loss(critic: Discriminator, real: Tensor, fake: Tensor, gp_weight: float,
+                penalty_critic: Discriminator | None = None) -> tuple[Tensor, dict[str, float]]:
+    """WGAN-GP critic loss; `fake` must not carry the generator's graph (detach it).
+
+    `penalty_critic` is the eager module behind a compiled `critic` (see the module docstring);
+    None when `critic` itself is eager."""
     d_real = critic(real).mean()
     d_fake = critic(fake).mean()
-    gp = gradient_penalty(critic, real, fake) if gp_weight > 0 else torch.zeros((), device=fake.device)
+    if gp_weight > 0:
+        gp = gradient_penalty(critic if penalty_critic is None else penalty_critic, real, fake)
+    else:
+        gp = torch.zeros((), device=fake.device)
     loss = d_fake - d_real + gp_weight * gp
     return loss, {"d_loss": float(loss.detach()), "wasserstein": float((d_real - d_fake).detach()),
                   "gp": float(gp.detach())}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from textgen_core.training.png_file import save_png
+from textgen_core.training.metrics_log import save_png
 
 
 def plot_gan_losses(records: list[dict[str, Any]], out: Path) -> None:

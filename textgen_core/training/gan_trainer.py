@@ -17,14 +17,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from rich.console import Console
 
 from runtime.word_tokenizer import WordTokenizer
 from textgen_core.data.corpus import resolve_corpus
 from textgen_core.data.sentences import load_sentences
-from textgen_core.errors import CheckpointError
+from textgen_core.errors import TrainingDivergedError
 from textgen_core.models.gan import GAN, GANConfig, draw_noise
 from textgen_core.training.checkpoint import make_checkpoint, remove_stale_temporaries, save_checkpoint
 from textgen_core.training.device import resolve_device, should_compile
+from textgen_core.training.distributed import (
+    DistContext,
+    any_rank,
+    average_gradients,
+    gather_generator_states,
+    mean_over_ranks,
+    on_every_rank,
+    rank_device,
+    shard,
+)
 from textgen_core.training.gan_config import GANTrainConfig
 from textgen_core.training.gan_losses import (
     critic_loss,
@@ -36,9 +47,11 @@ from textgen_core.training.gan_losses import (
 from textgen_core.training.gan_plot import plot_gan_losses
 from textgen_core.training.gan_progress import GANDisplay
 from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_path, read_metrics
+from textgen_core.training.resume_checks import guard_optimizer
 from textgen_core.training.rng import capture_rng, restore_rng
+from textgen_core.training.run_rules import check_same_corpus
 from textgen_core.training.run_spec import RunSpec
-from textgen_core.training.stop_flag import StopFlag
+from textgen_core.training.stop_flag import StopFlag, run_end
 
 EVAL_SEED = 0
 EVAL_BATCH = 256
@@ -56,12 +69,16 @@ class GANRunResult:
     sentences_per_s: float
     train_seconds: float
     interrupted: bool = False
+    is_main: bool = True  # False on the non-zero ranks of a distributed run
 
 
 def make_optimizers(gan: GAN, tc: GANTrainConfig) -> tuple[torch.optim.Adam, torch.optim.Adam]:
     betas = (tc.beta1, tc.beta2)
-    return (torch.optim.Adam(gan.generator.parameters(), lr=tc.learning_rate, betas=betas),
-            torch.optim.Adam(gan.discriminator.parameters(), lr=tc.d_learning_rate, betas=betas))
+    # Guarded: a saved state is matched against these parameters before it is loaded.
+    return (guard_optimizer(torch.optim.Adam(gan.generator.parameters(), lr=tc.learning_rate, betas=betas),
+                            "optimizer.generator"),
+            guard_optimizer(torch.optim.Adam(gan.discriminator.parameters(), lr=tc.d_learning_rate,
+                                             betas=betas), "optimizer.discriminator"))
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -71,8 +88,16 @@ def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
 
 def train_gan(spec: GANRunSpec,
               display_factory: Callable[[int, int], GANDisplay] = GANDisplay) -> GANRunResult:
+    """Under torchrun each rank draws its batches from its own shard of the training sentences
+    and both players' gradients are averaged over the ranks before each update (one all-reduce
+    per update, not DDP: see distributed.average_gradients); rank 0 alone evaluates and writes."""
+    return on_every_rank(spec.device, lambda ctx: _train(spec, display_factory, ctx))
+
+
+def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
+           ctx: DistContext) -> GANRunResult:
     tc, out = spec.train_config, spec.out
-    device = resolve_device(spec.device)
+    device = rank_device(resolve_device(spec.device), ctx)
     torch.manual_seed(tc.seed)
     source = spec.resume_from or spec.init_from
     tokenizer = WordTokenizer.from_dict(source["tokenizer"]) if source else None
@@ -80,6 +105,8 @@ def train_gan(spec: GANRunSpec,
     data = load_sentences(resolve_corpus(spec.corpus, spec.encoding), config.seq_len,
                           config.vocab_size, tc.batch_size, tokenizer)
     tokenizer = data.tokenizer
+    if spec.resume_from is not None:
+        check_same_corpus(spec.resume_from["train_state"], data.fingerprint)
     if source is None:  # a corpus with fewer distinct words than --vocab-size gets a smaller one
         config = GANConfig(**{**config.to_dict(), "vocab_size": tokenizer.vocab_size})
 
@@ -88,25 +115,28 @@ def train_gan(spec: GANRunSpec,
         gan.load_state_dict(source["model"])
     gan.to(device)
     opt_g, opt_d = make_optimizers(gan, tc)
-    rng = torch.Generator().manual_seed(tc.seed)
+    rng = torch.Generator().manual_seed(tc.seed + ctx.rank)
     state: dict[str, Any] = {"step": 0, "sentences_seen": 0, "val_nll": math.nan,
                              "best_val_nll": math.inf, "wasserstein": math.nan, "train_seconds": 0.0}
     if spec.resume_from is not None:
         saved = spec.resume_from["train_state"]
         opt_g.load_state_dict(spec.resume_from["optimizer"]["generator"])
         opt_d.load_state_dict(spec.resume_from["optimizer"]["discriminator"])
-        restore_rng(saved["rng"], rng)
+        restore_rng(saved["rng"], rng, rank=ctx.rank, world_size=ctx.world_size)
         for key in state:
             state[key] = saved.get(key, state[key])
 
-    train_rows = torch.from_numpy(data.train).to(device)
+    train_rows = torch.from_numpy(shard(data.train, ctx)).to(device)
     val_rows = torch.from_numpy(data.val[:EVAL_BATCH]).to(device)
     generator, critic = gan.generator, gan.discriminator
     if should_compile(spec.compile, device):
+        # The gradient penalty still runs through the eager gan.discriminator (gan_losses.py).
         generator, critic = torch.compile(generator), torch.compile(critic)
 
-    remove_stale_temporaries(out)
-    log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None)
+    if ctx.is_main:
+        remove_stale_temporaries(out)
+    log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None, enabled=ctx.is_main,
+                     resume_step=state["step"])
     if spec.resume_from is None:
         log.append({"event": "start", "corpus": spec.corpus, "params": gan.num_parameters(),
                     "model_config": config.to_dict(), "train_config": tc.to_dict(),
@@ -121,11 +151,17 @@ def train_gan(spec: GANRunSpec,
         return train_rows[index.to(device)]
 
     def save() -> None:
+        # Collective: every rank contributes its random-stream state, rank 0 writes.
+        rng_state = capture_rng(rng)
+        rng_state["batch_by_rank"] = gather_generator_states(rng_state["batch"], ctx, device)
+        if not ctx.is_main:
+            return
         payload = make_checkpoint(
             kind="gan", model_config=config.to_dict(), tokenizer=tokenizer.to_dict(),
             model_state=gan.state_dict(),
             optimizer_state={"generator": opt_g.state_dict(), "discriminator": opt_d.state_dict()},
-            train_state={**state, "rng": capture_rng(rng), "corpus": spec.corpus,
+            train_state={**state, "rng": rng_state, "world_size": ctx.world_size,
+                         "corpus": spec.corpus, "corpus_fingerprint": data.fingerprint,
                          "encoding": spec.encoding},
             train_config=tc.to_dict(),
         )
@@ -133,6 +169,8 @@ def train_gan(spec: GANRunSpec,
 
     @torch.no_grad()
     def evaluate(step: int, phase: str) -> None:
+        if not ctx.is_main:
+            return
         gan.eval()
         fixed = torch.Generator().manual_seed(EVAL_SEED)
         val_nll = math.nan
@@ -156,9 +194,14 @@ def train_gan(spec: GANRunSpec,
     stop = StopFlag()
     speed = 0.0
     start_step = state["step"]
+    end_step = run_end(start_step, tc.max_iters)
     gan.train()
-    with display_factory(tc.max_iters, start_step) as display, stop.installed():
-        while state["step"] < tc.max_iters and not stop.requested:
+    display_cm = (display_factory(tc.max_iters, start_step) if ctx.is_main
+                  else GANDisplay(tc.max_iters, start_step, console=Console(quiet=True)))
+    generator_params = list(gan.generator.parameters())
+    critic_params = list(gan.discriminator.parameters())
+    with display_cm as display, stop.installed():
+        while state["step"] < end_step and not any_rank(stop.requested, ctx, device):
             step = state["step"]
             phase = "mle" if step < tc.mle_iters else "adversarial"
             t0 = time.perf_counter()
@@ -169,10 +212,11 @@ def train_gan(spec: GANRunSpec,
                 loss = mle_loss(generator, real_batch(), noise(tc.batch_size))
                 opt_g.zero_grad(set_to_none=True)
                 loss.backward()
+                average_gradients(generator_params, ctx)
                 if tc.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(gan.generator.parameters(), tc.grad_clip)
                 opt_g.step()
-                g_loss = float(loss.detach())
+                g_loss = mean_over_ranks(float(loss.detach()), ctx, device)
             else:
                 _set_lr(opt_g, tc.learning_rate)
                 critic.requires_grad_(True)
@@ -181,27 +225,30 @@ def train_gan(spec: GANRunSpec,
                     with torch.no_grad():
                         fake_ids, probs = generate_fake(generator, noise(tc.batch_size))
                     d_loss, stats = critic_loss(critic, real, fake_rows(fake_ids, probs, config.critic_input),
-                                                tc.gp_weight)
+                                                tc.gp_weight, penalty_critic=gan.discriminator)
                     opt_d.zero_grad(set_to_none=True)
                     d_loss.backward()
+                    average_gradients(critic_params, ctx)
                     opt_d.step()
+                stats = {k: mean_over_ranks(v, ctx, device) for k, v in stats.items()}
                 critic.requires_grad_(False)  # the generator step needs no critic gradients
                 fake_ids, probs = generate_fake(generator, noise(tc.batch_size))
                 loss = generator_loss(critic, fake_rows(fake_ids, probs, config.critic_input))
-                g_loss = float(loss.detach())
+                g_loss = mean_over_ranks(float(loss.detach()), ctx, device)
                 if tc.mle_weight > 0:
                     loss = loss + tc.mle_weight * mle_loss(generator, real_batch(), noise(tc.batch_size))
                 opt_g.zero_grad(set_to_none=True)
                 loss.backward()
+                average_gradients(generator_params, ctx)
                 opt_g.step()
                 critic.requires_grad_(True)
                 sentences = tc.batch_size * (tc.critic_steps + 1)
             dt = time.perf_counter() - t0
             if not math.isfinite(g_loss) or (phase != "mle" and not math.isfinite(stats["d_loss"])):
-                raise CheckpointError(f"a loss became non-finite at step {step + 1}; the last checkpoint "
-                                      "is kept. Lower --learning-rate / --d-learning-rate")
+                raise TrainingDivergedError(f"a loss became non-finite at step {step + 1}; the last "
+                                            "checkpoint is kept. Lower --learning-rate / --d-learning-rate")
             state["step"] = done = step + 1
-            state["sentences_seen"] += sentences
+            state["sentences_seen"] += sentences * ctx.world_size
             state["train_seconds"] += dt
             rate = sentences / dt
             speed = rate if speed == 0.0 else 0.9 * speed + 0.1 * rate
@@ -209,15 +256,15 @@ def train_gan(spec: GANRunSpec,
             if done % tc.log_interval == 0:
                 log.append({"event": "train", "step": done, "phase": phase, "g_loss": g_loss, **stats,
                             "sentences_per_s": speed})
-            last = done == tc.max_iters
+            last = done == end_step
             if done % tc.eval_interval == 0 or last:
                 evaluate(done, phase)
             if done % tc.checkpoint_interval == 0 or last:
                 save()
-        interrupted = stop.requested and state["step"] < tc.max_iters
+        interrupted = any_rank(stop.requested, ctx, device) and state["step"] < end_step
         if interrupted:
             save()
             display.message(f"interrupted: saved {out} at step {state['step']}", style="yellow")
     return GANRunResult(step=state["step"], val_nll=state["val_nll"], wasserstein=state["wasserstein"],
                         sentences_per_s=speed, train_seconds=state["train_seconds"],
-                        interrupted=interrupted)
+                        interrupted=interrupted, is_main=ctx.is_main)

@@ -1,12 +1,15 @@
-"""The run's JSON-lines metrics log and its loss-curve picture, both beside the checkpoint."""
+"""The run's JSON-lines metrics log and its loss-curve pictures, both beside the checkpoint."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from textgen_core.training.png_file import save_png
+from runtime.atomic_file import atomic_file, describe_os_error
+from textgen_core.errors import CheckpointError
 
 
 def metrics_path(checkpoint: Path) -> Path:
@@ -18,22 +21,48 @@ def plot_path(checkpoint: Path) -> Path:
 
 
 class MetricsLog:
-    """Appends one JSON object per line; a fresh run starts the file anew, a resumed one appends."""
+    """Appends one JSON object per line. A fresh run starts the file anew; a resumed one first
+    drops the records of steps after `resume_step` (written between the checkpoint it resumes
+    and the moment the earlier run was killed), so each step is logged once."""
 
-    def __init__(self, path: Path, fresh: bool, enabled: bool = True) -> None:
+    def __init__(self, path: Path, fresh: bool, enabled: bool = True, resume_step: int = 0) -> None:
         self.path = path
         self.enabled = enabled  # only one process of a distributed run writes
         if not enabled:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if fresh:
-            path.write_text("", encoding="utf-8")
+        with _reported(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if fresh:
+                path.write_text("", encoding="utf-8")
+            elif path.exists():
+                kept = [r for r in read_metrics(path) if not _after(r, resume_step)]
+                with atomic_file(path) as f:
+                    f.write("".join(_line(r) for r in kept).encode("utf-8"))
 
     def append(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        with _reported(self.path), open(self.path, "a", encoding="utf-8") as f:
+            f.write(_line(record))
+
+
+def _after(record: dict[str, Any], step: int) -> bool:
+    value = record.get("step")
+    return isinstance(value, int) and not isinstance(value, bool) and value > step
+
+
+def _line(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False) + "\n"
+
+
+@contextmanager
+def _reported(path: Path) -> Iterator[None]:
+    """A failed write of the log or the plot (a full disk) is one line; checkpoints are untouched."""
+    try:
+        yield
+    except OSError as exc:
+        raise CheckpointError(f"could not write {path}: {describe_os_error(exc)}; the last saved "
+                              "checkpoint is unchanged") from None
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
@@ -69,3 +98,15 @@ def plot_losses(records: list[dict[str, Any]], out: Path) -> None:
     ax.legend()
     fig.tight_layout()
     save_png(fig, out)
+
+
+def save_png(fig: Any, out: Path) -> None:
+    """Save a matplotlib figure as a PNG atomically (a reader never sees half a picture) and
+    close it."""
+    from matplotlib import pyplot as plt
+
+    try:
+        with _reported(out), atomic_file(out) as f:
+            fig.savefig(f, format="png")
+    finally:
+        plt.close(fig)

@@ -1,5 +1,6 @@
 """AdamW with weight decay on matrices only (fused where the device has a fused kernel), or
-Muon for the hidden matrices with AdamW for the rest (`--optimizer muon`)."""
+Muon for the hidden matrices with AdamW for the rest (`--optimizer muon`). Either one checks a
+saved state against its parameters before loading it (training/resume_checks.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from torch import nn
 
 from textgen_core.training.config import TrainConfig
 from textgen_core.training.muon import MuonAdamW, muon_groups
+from textgen_core.training.resume_checks import guard_optimizer
 
 
 def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.Optimizer:
     if cfg.optimizer == "muon":
         groups = muon_groups(model, cfg.weight_decay, lr_scale=cfg.muon_lr / cfg.learning_rate)
-        return MuonAdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2))
+        return guard_optimizer(MuonAdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2)))
     params = [p for p in model.parameters() if p.requires_grad]
     # Biases and LayerNorm gains are 1-d: decaying them only hurts (nanoGPT, GPT-2).
     decay = [p for p in params if p.dim() >= 2]
@@ -29,6 +31,6 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> 
     # since torch 2.4.
     if device.type in ("cuda", "cpu") and "fused" in inspect.signature(torch.optim.AdamW).parameters:
         extra["fused"] = True
-    return torch.optim.AdamW(
+    return guard_optimizer(torch.optim.AdamW(
         groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), **extra
-    )
+    ))

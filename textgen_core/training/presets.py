@@ -1,4 +1,6 @@
-"""Named model + training presets. `cpu` is the default without a GPU, `baby` with one."""
+"""Named model + training presets, per model family. The GPT's `cpu` is its default without a
+GPU, `baby` with one; the GAN and the stack have no default preset (the GAN's defaults are its
+measured recipe, a stack's recipe is its layers file) and share `nano`, seconds anywhere."""
 
 from __future__ import annotations
 
@@ -47,11 +49,33 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+GAN_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "nano": {
+        "model": dict(seq_len=8, vocab_size=200, n_embd=16, n_head=2, ffn_hidden=32, n_mapping=1,
+                      n_noise_blocks=1, n_output_blocks=0, critic_layers=1),
+        "train": dict(batch_size=8, max_iters=40, mle_iters=30, critic_steps=1, eval_interval=20,
+                      checkpoint_interval=20, log_interval=5),
+    },
+}
+
+STACK_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "nano": {
+        "model": dict(block_size=32, n_embd=32, n_head=2, dropout=0.0),
+        "train": dict(batch_size=8, max_iters=100, learning_rate=3e-3, warmup_iters=10,
+                      eval_interval=50, eval_iters=5, checkpoint_interval=50, sample_tokens=60),
+    },
+}
+
+FAMILY_PRESETS = {"gpt": PRESETS, "gan": GAN_PRESETS, "stack": STACK_PRESETS}
+
+
 def default_preset(device_type: str) -> str:
     return "cpu" if device_type == "cpu" else "baby"
 
 
-def get_preset(name: str) -> dict[str, dict[str, Any]]:
-    if name not in PRESETS:
-        raise ConfigError(f"unknown --preset {name!r}; choose from: {', '.join(PRESETS)}")
-    return PRESETS[name]
+def get_preset(name: str, family: str = "gpt") -> dict[str, dict[str, Any]]:
+    presets = FAMILY_PRESETS[family]
+    if name not in presets:
+        which = "" if family == "gpt" else f" for --model {family}"
+        raise ConfigError(f"unknown --preset {name!r}{which}; choose from: {', '.join(presets)}")
+    return presets[name]

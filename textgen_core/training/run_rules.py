@@ -1,13 +1,14 @@
 """The rules every training command line (GPT, GAN, stack) follows before a run starts:
 --resume and --init-from exclude each other, a fresh run replaces a checkpoint only when asked,
 and a resumed run continues a checkpoint that holds a whole run, on its own corpus, with steps
-left to take. Each rule raises a ConfigError that says what to do instead."""
+left to take, on the data it was trained on. Each rule raises a ConfigError that says what to do instead."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from runtime.terminal_text import sanitize
 from textgen_core.errors import ConfigError
 
 
@@ -39,6 +40,17 @@ def check_resume_corpus(corpus: str | None, saved_state: dict[str, Any]) -> None
     if corpus is not None and corpus != saved_state.get("corpus"):
         raise ConfigError(f"--resume continues on the saved corpus {saved_state.get('corpus')!r}; "
                           "use --init-from to fine-tune on another corpus")
+
+
+def check_same_corpus(saved_state: dict[str, Any], fingerprint: str) -> None:
+    """A resumed run reads the data its checkpoint was trained on: the corpus's fingerprint (its
+    files' sizes and sha256, training/data/corpus.py) must match the saved one. Checkpoints from
+    before fingerprints were recorded resume as before."""
+    saved = saved_state.get("corpus_fingerprint")
+    if isinstance(saved, str) and saved != fingerprint:
+        raise ConfigError(f"--resume: the corpus {sanitize(str(saved_state.get('corpus')))[:200]!r} "
+                          "changed since the checkpoint was saved (its files differ); resume on the "
+                          "same files, or use --init-from to fine-tune on the changed ones")
 
 
 def check_steps_left(out: Path, step: int, max_iters: int) -> None:

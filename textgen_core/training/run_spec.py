@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
+
+from textgen_core.data.tokenizers import TokenizerSpec
 
 ModelConfigT = TypeVar("ModelConfigT")
 TrainConfigT = TypeVar("TrainConfigT")
@@ -25,3 +27,4 @@ class RunSpec(Generic[ModelConfigT, TrainConfigT]):
     resume_from: dict[str, Any] | None = None
     init_from: dict[str, Any] | None = None
     init_from_path: str | None = None
+    tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)  # a fresh run's

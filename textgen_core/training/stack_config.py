@@ -7,7 +7,7 @@ The defaults follow the original from-scratch transformer: Adam betas (0.9, 0.99
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import InitVar, asdict, dataclass, fields
 from typing import Any
 
 from textgen_core.errors import ConfigError
@@ -34,7 +34,11 @@ class StackTrainConfig:
     sample_tokens: int = 200
     seed: int = 1337
 
-    def __post_init__(self) -> None:
+    # False for a resumed run: the rules for planning a fresh run do not apply to one that
+    # continues a saved schedule with a smaller --max-iters.
+    fresh: InitVar[bool] = True
+
+    def __post_init__(self, fresh: bool) -> None:
         for name in ("batch_size", "max_iters", "eval_interval", "eval_iters",
                      "checkpoint_interval", "log_interval"):
             require_int(name, getattr(self, name), minimum=1)
@@ -57,7 +61,7 @@ class StackTrainConfig:
         if isinstance(self.lr_factor, bool) or not isinstance(self.lr_factor, (int, float)) or not (
                 0 < self.lr_factor <= 1):
             raise ConfigError(f"--lr-factor must be in (0, 1], got {self.lr_factor!r}")
-        if self.warmup_iters >= self.max_iters:
+        if fresh and self.warmup_iters >= self.max_iters:
             raise ConfigError(f"--warmup-iters ({self.warmup_iters}) must be smaller than "
                               f"--max-iters ({self.max_iters})")
 
@@ -65,12 +69,13 @@ class StackTrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str = "[train]") -> StackTrainConfig:
+    def from_dict(cls, data: dict[str, Any], source: str = "[train]",
+                  fresh: bool = True) -> StackTrainConfig:
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
             raise ConfigError(f"{source}: unknown training setting(s): {', '.join(sorted(unknown))}; "
                               f"choose from: {', '.join(f.name for f in fields(cls))}")
-        return cls(**data)
+        return cls(**data, fresh=fresh)
 
 
 @dataclass

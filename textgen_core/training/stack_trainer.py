@@ -16,30 +16,45 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from rich.console import Console
+from torch.nn.parallel import DistributedDataParallel
 
-from runtime.tokenizer import CharTokenizer
+from runtime.tokenizer import CharTokenizer, tokenizer_from_dict
 from textgen_core.data.batches import BatchSampler
 from textgen_core.data.corpus import resolve_corpus
 from textgen_core.data.token_store import load_token_splits
-from textgen_core.errors import CheckpointError
+from textgen_core.data.tokenizers import TokenizerSpec
+from textgen_core.errors import TrainingDivergedError
 from textgen_core.models.stack.model import Stack
 from textgen_core.models.stack.spec import LayersFile, StackConfig
 from textgen_core.stack_sampling import generate_stack
 from textgen_core.training.checkpoint import make_checkpoint, remove_stale_temporaries, save_checkpoint
+from textgen_core.training.cli_outcome import RunResult
 from textgen_core.training.device import resolve_device, should_compile
+from textgen_core.training.distributed import (
+    DistContext,
+    any_rank,
+    broadcast_from_main,
+    gather_generator_states,
+    mean_over_ranks,
+    on_every_rank,
+    rank_device,
+    shard,
+)
 from textgen_core.training.eval_sample import SAMPLE_SEED, sample_text
 from textgen_core.training.evaluation import estimate_loss
 from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_losses, plot_path, read_metrics
 from textgen_core.training.progress import TrainingDisplay
+from textgen_core.training.resume_checks import guard_optimizer
 from textgen_core.training.rng import capture_rng, restore_rng
-from textgen_core.training.run_result import RunResult
+from textgen_core.training.run_rules import check_same_corpus
 from textgen_core.training.stack_config import Plateau, StackTrainConfig, lr_for_step
-from textgen_core.training.stop_flag import StopFlag
+from textgen_core.training.stop_flag import StopFlag, run_end
 
 
 @dataclass
@@ -57,6 +72,7 @@ class StackRunSpec:
     resume_from: dict[str, Any] | None = None
     init_from: dict[str, Any] | None = None
     init_from_path: str | None = None
+    tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)  # a fresh run's
 
 
 def make_optimizer(model: Stack, tc: StackTrainConfig) -> torch.optim.AdamW:
@@ -65,7 +81,8 @@ def make_optimizer(model: Stack, tc: StackTrainConfig) -> torch.optim.AdamW:
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     groups = [{"params": decay, "weight_decay": tc.weight_decay},
               {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=tc.learning_rate, betas=(tc.beta1, tc.beta2))
+    # Guarded: a saved state is matched against these parameters before it is loaded.
+    return guard_optimizer(torch.optim.AdamW(groups, lr=tc.learning_rate, betas=(tc.beta1, tc.beta2)))
 
 
 def build_config(spec: StackRunSpec, vocab_size: int) -> StackConfig:
@@ -80,15 +97,23 @@ def build_config(spec: StackRunSpec, vocab_size: int) -> StackConfig:
 def train_stack(
     spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDisplay] = TrainingDisplay
 ) -> RunResult:
+    return on_every_rank(spec.device, lambda ctx: _train(spec, display_factory, ctx))
+
+
+def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDisplay],
+           ctx: DistContext) -> RunResult:
     tc, out = spec.train_config, spec.out
-    device = resolve_device(spec.device)
+    device = rank_device(resolve_device(spec.device), ctx)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 weights, TF32 tensor-core matmuls
     torch.manual_seed(tc.seed)
 
     source = spec.resume_from or spec.init_from
-    tokenizer = CharTokenizer.from_dict(source["tokenizer"]) if source else None
-    splits = load_token_splits(resolve_corpus(spec.corpus, spec.encoding), tokenizer)
+    tokenizer = tokenizer_from_dict(source["tokenizer"]) if source else None
+    splits = load_token_splits(resolve_corpus(spec.corpus, spec.encoding), tokenizer, spec.tokenizer)
+    fingerprint = splits.meta["fingerprint"]
+    if spec.resume_from is not None:
+        check_same_corpus(spec.resume_from["train_state"], fingerprint)
     tokenizer = splits.tokenizer
     config = build_config(spec, tokenizer.vocab_size)
     model = Stack(config)
@@ -96,27 +121,33 @@ def train_stack(
         model.load_state_dict(source["model"])
     model.to(device)
     optimizer = make_optimizer(model, tc)
-    batch_generator = torch.Generator().manual_seed(tc.seed)
+    batch_generator = torch.Generator().manual_seed(tc.seed + ctx.rank)
     plateau = Plateau(lr=tc.learning_rate)
     state: dict[str, Any] = {"step": 0, "tokens_seen": 0, "val_loss": math.nan,
                              "best_val_loss": math.inf, "train_seconds": 0.0}
     if spec.resume_from is not None:
         saved = spec.resume_from["train_state"]
         optimizer.load_state_dict(spec.resume_from["optimizer"])
-        restore_rng(saved["rng"], batch_generator)
+        restore_rng(saved["rng"], batch_generator, rank=ctx.rank, world_size=ctx.world_size)
         plateau = Plateau(**saved["plateau"])
         for key in state:
             state[key] = saved.get(key, state[key])
 
-    train_batches = BatchSampler(splits.train, config.block_size, tc.batch_size, batch_generator,
-                                 device, split="train")
+    train_batches = BatchSampler(shard(splits.train, ctx), config.block_size, tc.batch_size,
+                                 batch_generator, device, split="train")
     BatchSampler(splits.val, config.block_size, 1, batch_generator, device, split="validation")
-    compiled = torch.compile(model) if should_compile(spec.compile, device) else model
+    wrapped: torch.nn.Module = model
+    if ctx.enabled:
+        wrapped = DistributedDataParallel(
+            model, device_ids=[ctx.local_rank] if device.type == "cuda" else None)
+    compiled = torch.compile(wrapped) if should_compile(spec.compile, device) else wrapped
     recurrent_params = [p for m in model.recurrent_modules() for p in m.parameters()]
 
-    remove_stale_temporaries(out)
-    log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None)
-    tokens_per_step = tc.batch_size * config.block_size
+    if ctx.is_main:
+        remove_stale_temporaries(out)
+    log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None, enabled=ctx.is_main,
+                     resume_step=state["step"])
+    tokens_per_step = tc.batch_size * config.block_size * ctx.world_size
     if spec.resume_from is None:
         log.append({"event": "start", "model": "stack", "corpus": spec.corpus,
                     "params": model.num_parameters(), "model_config": config.to_dict(),
@@ -124,20 +155,34 @@ def train_stack(
                     "init_from": spec.init_from_path})
 
     def save() -> None:
+        # Collective: every rank contributes its data-generator state, rank 0 writes.
+        rng = capture_rng(batch_generator)
+        rng["batch_by_rank"] = gather_generator_states(rng["batch"], ctx, device)
+        if not ctx.is_main:
+            return
         payload = make_checkpoint(
             kind="stack", model_config=config.to_dict(), tokenizer=tokenizer.to_dict(),
             model_state=model.state_dict(), optimizer_state=optimizer.state_dict(),
-            train_state={**state, "rng": capture_rng(batch_generator), "plateau": plateau.to_dict(),
-                         "corpus": spec.corpus, "encoding": spec.encoding},
+            train_state={**state, "rng": rng, "plateau": plateau.to_dict(),
+                         "world_size": ctx.world_size, "corpus": spec.corpus,
+                         "corpus_fingerprint": fingerprint, "encoding": spec.encoding},
             train_config=tc.to_dict(),
         )
         save_checkpoint(payload, out)
 
     def evaluate(step: int, speed: float) -> None:
+        if ctx.is_main:
+            _evaluate_on_main(step, speed)
+        # The plateau rule ran on rank 0 alone; every rank steps with its learning rate.
+        plateau.lr = broadcast_from_main(plateau.lr, ctx, device)
+
+    def _evaluate_on_main(step: int, speed: float) -> None:
+        # The unwrapped model: a DDP forward on one rank alone would wait for the others.
+        evaluated = model if ctx.enabled else compiled
         kwargs = dict(block_size=config.block_size, batch_size=tc.batch_size, iters=tc.eval_iters,
                       device=device)
-        train_loss = estimate_loss(compiled, splits.train, split="train", **kwargs)
-        val_loss = estimate_loss(compiled, splits.val, split="validation", **kwargs)
+        train_loss = estimate_loss(evaluated, splits.train, split="train", **kwargs)
+        val_loss = estimate_loss(evaluated, splits.val, split="validation", **kwargs)
         state["val_loss"] = val_loss
         state["best_val_loss"] = min(state["best_val_loss"], val_loss)
         if plateau.update(val_loss, tc):
@@ -154,9 +199,12 @@ def train_stack(
     losses: list[float] = []
     speed, smoothed = 0.0, math.nan
     start_step = state["step"]
+    end_step = run_end(start_step, tc.max_iters)
     model.train()
-    with display_factory(tc.max_iters, start_step) as display, stop.installed():
-        while state["step"] < tc.max_iters and not stop.requested:
+    display_cm = (display_factory(tc.max_iters, start_step) if ctx.is_main
+                  else TrainingDisplay(tc.max_iters, start_step, console=Console(quiet=True)))
+    with display_cm as display, stop.installed():
+        while state["step"] < end_step and not any_rank(stop.requested, ctx, device):
             step = state["step"]
             lr = lr_for_step(step, plateau, tc)
             for group in optimizer.param_groups:
@@ -169,10 +217,10 @@ def train_stack(
                 torch.nn.utils.clip_grad_norm_(recurrent_params, tc.grad_clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            step_loss = float(loss.detach())
+            step_loss = mean_over_ranks(float(loss.detach()), ctx, device)
             dt = time.perf_counter() - t0
             if not math.isfinite(step_loss):
-                raise CheckpointError(f"loss became {step_loss} at step {step + 1}; the last "
+                raise TrainingDivergedError(f"loss became {step_loss} at step {step + 1}; the last "
                                       "checkpoint is kept. Lower --learning-rate")
             state["step"] = step + 1
             state["tokens_seen"] += tokens_per_step
@@ -186,18 +234,19 @@ def train_stack(
             if done % tc.log_interval == 0:
                 log.append({"event": "train", "step": done, "tokens": state["tokens_seen"],
                             "loss": step_loss, "lr": lr, "tokens_per_s": speed})
-            last = done == tc.max_iters
+            last = done == end_step
             if done % tc.eval_interval == 0 or last:
                 evaluate(done, speed)
             if done % tc.checkpoint_interval == 0 or last:
                 save()
-        interrupted = stop.requested and state["step"] < tc.max_iters
+        interrupted = any_rank(stop.requested, ctx, device) and state["step"] < end_step
         if interrupted:
             save()
             display.message(f"interrupted: saved {out} at step {state['step']}", style="yellow")
     return RunResult(step=state["step"], val_loss=state["val_loss"],
                      best_val_loss=state["best_val_loss"], tokens_per_s=speed,
-                     train_seconds=state["train_seconds"], interrupted=interrupted, losses=losses)
+                     train_seconds=state["train_seconds"], interrupted=interrupted, losses=losses,
+                     is_main=ctx.is_main)
 
 
 def _sample_text(model: Stack, tokenizer: CharTokenizer, max_new_tokens: int,

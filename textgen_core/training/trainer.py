@@ -18,19 +18,20 @@ import torch
 from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
 
-from runtime.tokenizer import CharTokenizer
+from runtime.tokenizer import CharTokenizer, tokenizer_from_dict
 from textgen_core.data.batches import BatchSampler
 from textgen_core.data.corpus import resolve_corpus
 from textgen_core.data.streams import StreamSampler
 from textgen_core.data.token_store import load_token_splits
-from textgen_core.errors import CheckpointError
+from textgen_core.errors import TrainingDivergedError
 from textgen_core.models.gpt import GPT, GPTConfig
 from textgen_core.training.checkpoint import (
     make_checkpoint,
     remove_stale_temporaries,
     save_checkpoint,
 )
-from textgen_core.training.config import TrainConfig
+from textgen_core.training.cli_outcome import RunResult
+from textgen_core.training.config import TrainConfig, lr_at
 from textgen_core.training.device import (
     autocast,
     grad_scaler,
@@ -42,12 +43,11 @@ from textgen_core.training.device import (
 from textgen_core.training.distributed import (
     DistContext,
     any_rank,
-    finish_together,
     gather_generator_states,
-    init_distributed,
     mean_over_ranks,
+    on_every_rank,
+    rank_device,
     shard,
-    shutdown,
 )
 from textgen_core.training.eval_sample import SAMPLE_SEED, sample_text
 from textgen_core.training.evaluation import estimate_loss
@@ -56,24 +56,17 @@ from textgen_core.training.mfu import device_peak_flops, flops_per_token
 from textgen_core.training.optimizer import make_optimizer
 from textgen_core.training.progress import TrainingDisplay
 from textgen_core.training.rng import capture_rng, restore_rng
-from textgen_core.training.run_result import RunResult
+from textgen_core.training.run_rules import check_same_corpus
 from textgen_core.training.run_spec import RunSpec
-from textgen_core.training.schedule import lr_at
 from textgen_core.training.stateful import StatefulBatches, StatefulForward, estimate_stream_loss
-from textgen_core.training.stop_flag import StopFlag
+from textgen_core.training.stop_flag import StopFlag, run_end
 
 
 def train_gpt(
     spec: RunSpec[GPTConfig, TrainConfig],
     display_factory: Callable[[int, int], TrainingDisplay] = TrainingDisplay,
 ) -> RunResult:
-    ctx = init_distributed(spec.device)
-    try:
-        result = _train(spec, display_factory, ctx)
-        finish_together(ctx)  # on success only: after an error the other ranks may never arrive
-        return result
-    finally:
-        shutdown(ctx)
+    return on_every_rank(spec.device, lambda ctx: _train(spec, display_factory, ctx))
 
 
 def _train(
@@ -82,14 +75,15 @@ def _train(
     ctx: DistContext,
 ) -> RunResult:
     tc, out = spec.train_config, spec.out
-    device = resolve_device(spec.device)
-    if ctx.enabled and device.type == "cuda":
-        device = torch.device("cuda", ctx.local_rank)
+    device = rank_device(resolve_device(spec.device), ctx)
     torch.manual_seed(tc.seed)  # the same initial weights on every rank
 
     source = spec.resume_from or spec.init_from
-    tokenizer = CharTokenizer.from_dict(source["tokenizer"]) if source else None
-    splits = load_token_splits(resolve_corpus(spec.corpus, spec.encoding), tokenizer)
+    tokenizer = tokenizer_from_dict(source["tokenizer"]) if source else None
+    splits = load_token_splits(resolve_corpus(spec.corpus, spec.encoding), tokenizer, spec.tokenizer)
+    fingerprint = splits.meta["fingerprint"]
+    if spec.resume_from is not None:
+        check_same_corpus(spec.resume_from["train_state"], fingerprint)
     tokenizer = splits.tokenizer
     config = spec.model_config
     if source is None:
@@ -140,7 +134,8 @@ def _train(
 
     if ctx.is_main:
         remove_stale_temporaries(out)
-    log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None, enabled=ctx.is_main)
+    log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None, enabled=ctx.is_main,
+                     resume_step=state["step"])
     tokens_per_step = (
         tc.batch_size * tc.gradient_accumulation_steps * config.block_size * ctx.world_size
     )
@@ -165,7 +160,8 @@ def _train(
             model_state=model.state_dict(),
             optimizer_state=optimizer.state_dict(),
             train_state={**state, "rng": rng, "world_size": ctx.world_size,
-                         "corpus": spec.corpus, "encoding": spec.encoding,
+                         "corpus": spec.corpus, "corpus_fingerprint": fingerprint,
+                         "encoding": spec.encoding,
                          **({"yoke_stream": stream.state_dict()} if stream is not None else {})},
             train_config=tc.to_dict(),
         )
@@ -200,11 +196,12 @@ def _train(
     losses: list[float] = []
     speed, smoothed = 0.0, math.nan
     start_step = state["step"]
+    end_step = run_end(start_step, tc.max_iters)
     compiled.train()
     display_cm = (display_factory(tc.max_iters, start_step) if ctx.is_main
                   else TrainingDisplay(tc.max_iters, start_step, console=Console(quiet=True)))
     with display_cm as display, stop.installed():
-        while state["step"] < tc.max_iters and not any_rank(stop.requested, ctx, device):
+        while state["step"] < end_step and not any_rank(stop.requested, ctx, device):
             step = state["step"]
             lr = lr_at(step, tc)
             for group in optimizer.param_groups:
@@ -233,7 +230,7 @@ def _train(
             step_loss = mean_over_ranks(step_loss, ctx, device)
             dt = time.perf_counter() - t0
             if not math.isfinite(step_loss):
-                raise CheckpointError(
+                raise TrainingDivergedError(
                     f"loss became {step_loss} at step {step + 1}; the last checkpoint is kept. "
                     "Lower --learning-rate or raise --warmup-iters"
                 )
@@ -251,12 +248,12 @@ def _train(
             if done % tc.log_interval == 0:
                 log.append({"event": "train", "step": done, "tokens": state["tokens_seen"],
                             "loss": step_loss, "lr": lr, "tokens_per_s": speed})
-            last = done == tc.max_iters
+            last = done == end_step
             if done % tc.eval_interval == 0 or last:
                 evaluate(done, speed)
             if done % tc.checkpoint_interval == 0 or last:
                 save()
-        interrupted = any_rank(stop.requested, ctx, device) and state["step"] < tc.max_iters
+        interrupted = any_rank(stop.requested, ctx, device) and state["step"] < end_step
         if interrupted:
             save()
             display.message(f"interrupted: saved {out} at step {state['step']}", style="yellow")

@@ -4,8 +4,7 @@ import math
 import pytest
 
 from textgen_core.errors import ConfigError
-from textgen_core.training.config import TrainConfig
-from textgen_core.training.schedule import lr_at
+from textgen_core.training.config import TrainConfig, lr_at
 
 
 def test_warmup_then_cosine_to_min_lr() -> None:

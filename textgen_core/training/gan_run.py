@@ -1,15 +1,14 @@
-"""`python -m textgen_core.train --model gan`: the GAN's flags and the run they describe.
+"""How a GAN run is set up (`--model gan`): its own flags, and a `RunRequest` (config file under
+flags) becoming a `RunSpec` for the GAN loop (training/gan_trainer.py).
 
-The common flags keep their meaning (`--corpus --out --resume --init-from --overwrite --device
---compile --config --seed --max-iters --batch-size --learning-rate --beta1 --beta2 --grad-clip
---eval-interval --checkpoint-interval --log-interval --n-embd --n-head`); the GAN adds its own
-(`--seq-len --vocab-size ...`). GPT-only flags are refused instead of silently ignored.
+The shared flags keep their meaning; the GAN adds its own (`--seq-len --vocab-size ...`, below).
+Its defaults are the measured recipe (docs/gan.md); `--preset nano` is a seconds-long run.
 """
 
 from __future__ import annotations
 
 import argparse
-import tomllib
+import math
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -19,25 +18,24 @@ from rich.console import Console
 from textgen_core.errors import ConfigError
 from textgen_core.models.gan import CRITIC_INPUTS, NOISE_DISTRIBUTIONS, TOKEN_CHOICES, GANConfig
 from textgen_core.training import run_rules
-from textgen_core.training.checkpoint import load_checkpoint
-from textgen_core.training.cli_outcome import EXIT_INTERRUPTED, exit_code
+from textgen_core.training.cli_outcome import EXIT_INTERRUPTED
 from textgen_core.training.flags import flag_list
 from textgen_core.training.gan_config import GANTrainConfig
-from textgen_core.training.gan_trainer import GANRunSpec, train_gan
-from textgen_core.training.run_config import Settings, merge, read_config_file
+from textgen_core.training.gan_trainer import GANRunResult, GANRunSpec
+from textgen_core.training.presets import get_preset
+from textgen_core.training.run_config import RunRequest, field_types, fit_intervals, merge
 
-GAN_MODEL_FIELDS = tuple(f.name for f in fields(GANConfig))
-GAN_TRAIN_FIELDS = tuple(f.name for f in fields(GANTrainConfig))
-GPT_ONLY_FIELDS = ("n_layer", "block_size", "dropout", "bias", "gradient_accumulation_steps",
-                   "min_lr", "warmup_iters", "lr_decay_iters", "weight_decay", "eval_iters",
-                   "sample_tokens", "preset", "yoke", "yoke_windows")
-_RUN_KEYS = ("corpus", "encoding", "out", "device", "compile", "model")
+MODEL_FIELDS = tuple(f.name for f in fields(GANConfig))
+TRAIN_FIELDS = tuple(f.name for f in fields(GANTrainConfig))
+FIELD_TYPES = {"model": field_types(GANConfig), "train": field_types(GANTrainConfig)}
 
 
-def add_gan_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The GAN's own flags (those the GPT does not have too)."""
     group = parser.add_argument_group("GAN (--model gan; see docs/gan.md)")
     ints = {"seq_len": "S: words per sentence including <end>",
-            "vocab_size": "words kept, with <end> and <unk>",
+            "vocab_size": "words kept, with <end> and <unk> (gpt and stack: the --tokenizer word "
+                          "or bpe vocabulary)",
             "ffn_hidden": "feed-forward width", "n_mapping": "M: mapping-network layers",
             "n_noise_blocks": "B: generator blocks with noise",
             "n_output_blocks": "O: blocks without noise",
@@ -60,63 +58,51 @@ def add_gan_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--critic-input", dest="critic_input", choices=CRITIC_INPUTS, default=None)
 
 
-def wants_gan(args: argparse.Namespace) -> bool:
-    """`--model gan`, or `model = "gan"` in the --config file when --model is not given."""
-    if args.model is not None:
-        return args.model == "gan"
-    if not args.config or not Path(args.config).is_file():
-        return False
-    try:
-        return tomllib.loads(Path(args.config).read_text(encoding="utf-8")).get("model") == "gan"
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
-        return False  # the GPT path reports the broken file
-
-
-def build_gan_spec(args: argparse.Namespace) -> GANRunSpec:
-    given_gpt = [n for n in GPT_ONLY_FIELDS if getattr(args, n, None) is not None]
-    if given_gpt:
-        raise ConfigError(f"{flag_list(given_gpt)} do(es) not apply to --model gan")
-    file = (read_config_file(args.config, _RUN_KEYS, GAN_MODEL_FIELDS, GAN_TRAIN_FIELDS, family="GAN ")
-            if args.config else Settings({}, {}, {}))
-    run = merge(file.run, {k: getattr(args, k) for k in _RUN_KEYS})
-    flag_model = {k: getattr(args, k) for k in GAN_MODEL_FIELDS if getattr(args, k, None) is not None}
-    flag_train = {k: getattr(args, k) for k in GAN_TRAIN_FIELDS if getattr(args, k, None) is not None}
-    model = merge(file.model, flag_model)
-    train = merge(file.train, flag_train)
+def build_spec(request: RunRequest) -> GANRunSpec:
+    run, model, train = request.run, dict(request.model), dict(request.train)
     out = Path(run.get("out") or "models/gan.pt")
     device, compile_mode = run.get("device", "auto"), run.get("compile", "auto")
-    run_rules.check_resume_or_init(args.resume, args.init_from)
-    if args.resume:
+    run_rules.check_resume_or_init(request.resume, request.init_from)
+    if request.resume:
         run_rules.check_resume_exists(out)
-        payload = load_checkpoint(out, kind="gan")
+        payload = request.checkpoint(out, "gan")
         run_rules.check_resumable(out, isinstance(payload.get("optimizer"), dict)
                                   and "rng" in payload.get("train_state", {}))
         if model:
             raise ConfigError(f"--resume keeps the saved model shape; drop {flag_list(sorted(model))}")
         saved = payload["train_state"]
         run_rules.check_resume_corpus(run.get("corpus"), saved)
-        tc = GANTrainConfig.from_dict({**payload["train_config"], **train})
+        tc = GANTrainConfig.from_dict({**payload["train_config"], **train}, fresh=False)
         run_rules.check_steps_left(out, saved["step"], tc.max_iters)
         return GANRunSpec(model_config=_config_from(payload), train_config=tc,
                           corpus=saved.get("corpus", "shakespeare"), encoding=saved.get("encoding"),
                           out=out, device=device, compile=compile_mode, resume_from=payload)
-    run_rules.check_fresh_out(out, args.overwrite)
+    run_rules.check_fresh_out(out, request.overwrite)
+    recipe: dict[str, Any] = {}  # the defaults, or the preset's
+    if run.get("preset"):
+        preset = get_preset(run["preset"], "gan")
+        model = merge(preset["model"], model)
+        recipe = preset["train"]
+        train = fit_intervals(merge(recipe, train), request.train)
     max_iters = train.get("max_iters", GANTrainConfig.max_iters)
-    if "mle_iters" not in train and max_iters < GANTrainConfig.mle_iters:
-        # A short run keeps the default share of warm-up instead of failing on the default count.
-        train["mle_iters"] = max_iters * GANTrainConfig.mle_iters // GANTrainConfig.max_iters
+    recipe_max = recipe.get("max_iters", GANTrainConfig.max_iters)
+    recipe_mle = recipe.get("mle_iters", GANTrainConfig.mle_iters)
+    if "mle_iters" not in request.train and isinstance(max_iters, int) and max_iters < recipe_mle:
+        # A short run keeps the recipe's share of warm-up instead of failing on its count.
+        train["mle_iters"] = max_iters * recipe_mle // recipe_max
     tc = GANTrainConfig(**train)
     init_payload = None
-    if args.init_from:
-        init_payload = load_checkpoint(args.init_from, kind="gan")
-        if model:
-            raise ConfigError(f"--init-from keeps the checkpoint's shape; drop {flag_list(sorted(model))}")
+    if request.init_from:
+        init_payload = request.checkpoint(request.init_from, "gan")
+        if request.model:
+            raise ConfigError(f"--init-from keeps the checkpoint's shape; drop "
+                              f"{flag_list(sorted(request.model))}")
         config = _config_from(init_payload)
     else:
         config = GANConfig(**model)
     return GANRunSpec(model_config=config, train_config=tc, corpus=run.get("corpus", "shakespeare"),
                       encoding=run.get("encoding"), out=out, device=device, compile=compile_mode,
-                      init_from=init_payload, init_from_path=args.init_from)
+                      init_from=init_payload, init_from_path=request.init_from)
 
 
 def _config_from(payload: dict[str, Any]) -> GANConfig:
@@ -126,15 +112,14 @@ def _config_from(payload: dict[str, Any]) -> GANConfig:
     return gan.config
 
 
-def run_gan(args: argparse.Namespace) -> int:
-    return exit_code(Console(stderr=True), lambda: _train(args))
-
-
-def _train(args: argparse.Namespace) -> int:
-    spec = build_gan_spec(args)
-    result = train_gan(spec)
+def summary(out: Path, result: GANRunResult) -> int:
+    """The GAN run's last line; the exit code says whether Ctrl-C stopped the run."""
+    if math.isfinite(result.val_nll):
+        measured = (f"held-out NLL {result.val_nll:.4f} nats/word, critic W estimate "
+                    f"{result.wasserstein:.4f}")
+    else:  # saved (Ctrl-C) before the first evaluation
+        measured = "not evaluated yet"
     Console().print(
-        f"saved {spec.out}: step {result.step}, held-out NLL {result.val_nll:.4f} nats/word, critic W "
-        f"estimate {result.wasserstein:.4f}, {result.sentences_per_s:,.0f} sentences/s, "
+        f"saved {out}: step {result.step}, {measured}, {result.sentences_per_s:,.0f} sentences/s, "
         f"{result.train_seconds:.0f} s of training", highlight=False, soft_wrap=True)
     return EXIT_INTERRUPTED if result.interrupted else 0

@@ -1,0 +1,220 @@
+"""Byte-level BPE in pure Python, read from the Hugging Face `tokenizer.json` data.
+
+Training builds the vocabulary with the `tokenizers` library (textgen_core/data/tokenizers.py);
+this module encodes and decodes from the stored data alone, with the ids that library gives
+(tests/runtime/test_bpe_tokenizer.py checks them against it). Serialised form::
+
+    {"type": "bpe", "version": 1, "tokenizer": {...the tokenizer.json content...}}
+
+Encoding is GPT-2's (Radford et al. 2019): the text is split into pieces by the ByteLevel
+pre-tokenizer's pattern (contractions, letter runs, digit runs, other symbols, each with at most
+one leading space, and whitespace), each piece's UTF-8 bytes are spelled with GPT-2's
+byte-to-unicode alphabet, and the merges are applied lowest rank first. Every byte is in the
+alphabet, so no text is ever unknown. Decoding joins the tokens' bytes; the streaming decoder
+holds back a multi-byte character until its last byte arrives.
+"""
+
+from __future__ import annotations
+
+import codecs
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
+from typing import Any
+
+from runtime.errors import TokenizerError
+
+BPE_TOKENIZER_VERSION = 1
+_CONTRACTIONS = ("s", "t", "re", "ve", "m", "ll", "d")  # after "'", in the pattern's order
+# Python's str.isspace() also counts the four ASCII separators; the Unicode White_Space property
+# that the pattern's \s means does not.
+_NOT_WHITESPACE = frozenset("\x1c\x1d\x1e\x1f")
+
+
+@lru_cache(maxsize=1)
+def byte_to_unicode() -> dict[int, str]:
+    """GPT-2's map from each byte to a printable character (printable bytes map to themselves)."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    table, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+def _is_space(c: str) -> bool:
+    return c.isspace() and c not in _NOT_WHITESPACE
+
+
+@lru_cache(maxsize=4096)
+def _kind(c: str) -> str:
+    """L (letter), N (number), S (whitespace) or O (anything else), as the pattern sees `c`."""
+    if _is_space(c):
+        return "S"
+    major = unicodedata.category(c)[0]
+    return major if major in "LN" else "O"
+
+
+def pre_tokenize(text: str) -> list[str]:
+    """The pieces of GPT-2's pattern
+    `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+`,
+    matched leftmost-first as the regex engine does (Python's `re` has no \\p{L})."""
+    pieces: list[str] = []
+    i, n = 0, len(text)
+    kinds = [_kind(c) for c in text]
+    while i < n:
+        if text[i] == "'":
+            found = next((c for c in _CONTRACTIONS if text.startswith(c, i + 1)), None)
+            if found:
+                pieces.append(text[i:i + 1 + len(found)])
+                i += 1 + len(found)
+                continue
+        start = i + 1 if text[i] == " " and i + 1 < n and kinds[i + 1] != "S" else i
+        kind = kinds[start]
+        if kind != "S":  # a run of one kind, with the space before it
+            j = start + 1
+            while j < n and kinds[j] == kind:
+                j += 1
+            pieces.append(text[i:j])
+            i = j
+            continue
+        j = i + 1
+        while j < n and kinds[j] == "S":
+            j += 1
+        if j < n and j - i >= 2:  # \s+(?!\S): the run but its last, which goes with what follows
+            j -= 1
+        pieces.append(text[i:j])
+        i = j
+    return pieces
+
+
+class BPETokenizer:
+    """Byte-level BPE over a `tokenizer.json` of the kind textgen trains (no normalizer, the
+    ByteLevel pre-tokenizer and decoder, no special tokens)."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.data = data
+        model = data.get("model") if isinstance(data, dict) else None
+        if not isinstance(model, dict) or model.get("type") != "BPE":
+            raise TokenizerError("tokenizer data is malformed: a bpe tokenizer needs a BPE 'model'")
+        pre = data.get("pre_tokenizer")
+        if not (isinstance(pre, dict) and pre.get("type") == "ByteLevel" and not pre.get("add_prefix_space")
+                and pre.get("use_regex", True)):
+            raise TokenizerError("tokenizer data is malformed: a bpe tokenizer needs the ByteLevel "
+                                 "pre-tokenizer without a prefix space")
+        if data.get("normalizer") is not None or data.get("added_tokens"):
+            raise TokenizerError("tokenizer data is malformed: normalizers and added tokens are not "
+                                 "supported")
+        if model.get("continuing_subword_prefix") or model.get("end_of_word_suffix") \
+                or model.get("dropout"):
+            raise TokenizerError("tokenizer data is malformed: subword prefixes, suffixes and dropout "
+                                 "are not supported")
+        vocab = model.get("vocab")
+        if not isinstance(vocab, dict) or not vocab:
+            raise TokenizerError("tokenizer data is malformed: 'vocab' must be a non-empty object")
+        ids = sorted(vocab.values()) if all(isinstance(v, int) and not isinstance(v, bool)
+                                            for v in vocab.values()) else None
+        if ids != list(range(len(vocab))) or not all(isinstance(k, str) and k for k in vocab):
+            raise TokenizerError("tokenizer data is malformed: 'vocab' ids must be 0..V-1, once each")
+        to_byte = {c: b for b, c in byte_to_unicode().items()}
+        if any(c not in vocab for c in to_byte):
+            raise TokenizerError("tokenizer data is malformed: the vocabulary lacks some of the 256 "
+                                 "byte tokens")
+        self._ids: dict[str, int] = vocab
+        self._bytes: list[bytes] = [b""] * len(vocab)
+        for token, i in vocab.items():
+            if any(c not in to_byte for c in token):
+                raise TokenizerError(f"tokenizer data is malformed: token {i} is not spelled in "
+                                     "byte-level characters")
+            self._bytes[i] = bytes(to_byte[c] for c in token)
+        self._ranks: dict[tuple[str, str], int] = {}
+        for rank, merge in enumerate(model.get("merges") or []):
+            pair = tuple(merge.split(" ", 1)) if isinstance(merge, str) else tuple(merge)
+            if len(pair) != 2 or not all(isinstance(p, str) for p in pair) or "".join(pair) not in vocab:
+                raise TokenizerError(f"tokenizer data is malformed: merge {rank} is not a pair of "
+                                     "tokens whose join is in the vocabulary")
+            self._ranks.setdefault(pair, rank)  # type: ignore[arg-type]
+        self._ignore_merges = bool(model.get("ignore_merges"))
+        self._cache: dict[str, list[int]] = {}
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._bytes)
+
+    def unknown_characters(self, text: str) -> list[str]:
+        return []  # every byte has a token
+
+    def _merge(self, piece: str) -> list[int]:
+        cached = self._cache.get(piece)
+        if cached is not None:
+            return cached
+        table = byte_to_unicode()
+        word = [table[b] for b in piece.encode("utf-8")]
+        if self._ignore_merges and "".join(word) in self._ids:
+            word = ["".join(word)]
+        ranks = self._ranks
+        while len(word) > 1:
+            best = min(range(len(word) - 1),
+                       key=lambda k: ranks.get((word[k], word[k + 1]), len(ranks)))
+            pair = (word[best], word[best + 1])
+            if pair not in ranks:
+                break
+            merged, k = [], 0
+            while k < len(word):  # every occurrence of the pair, left to right
+                if k + 1 < len(word) and (word[k], word[k + 1]) == pair:
+                    merged.append(word[k] + word[k + 1])
+                    k += 2
+                else:
+                    merged.append(word[k])
+                    k += 1
+            word = merged
+        ids = [self._ids[t] for t in word]
+        if len(self._cache) < 100_000:
+            self._cache[piece] = ids
+        return ids
+
+    def encode(self, text: str) -> list[int]:
+        return [i for piece in pre_tokenize(text) for i in self._merge(piece)]
+
+    def token_bytes(self, token_id: int) -> bytes:
+        if not 0 <= int(token_id) < len(self._bytes):
+            raise TokenizerError(f"token id out of range 0..{len(self._bytes) - 1}")
+        return self._bytes[int(token_id)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return b"".join(self.token_bytes(i) for i in ids).decode("utf-8", errors="replace")
+
+    def decode_stream(self, ids: Iterable[int]) -> Iterator[str]:
+        """One piece per id (see `piece_decoder`), then U+FFFD if the ids end inside a character;
+        joined, they are `decode(ids)`."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        for i in ids:
+            yield decoder.decode(self.token_bytes(i))
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            yield tail
+
+    def piece_decoder(self) -> Callable[[int], str]:
+        """Token id -> the text it completes, for one generated sequence: "" while a
+        character's bytes are still arriving, never half a character."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        return lambda i: decoder.decode(self.token_bytes(i))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": "bpe", "version": BPE_TOKENIZER_VERSION, "tokenizer": self.data}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> BPETokenizer:
+        if not isinstance(data, dict) or data.get("type") != "bpe":
+            raise TokenizerError("tokenizer data is not a bpe tokenizer")
+        if data.get("version") != BPE_TOKENIZER_VERSION:
+            raise TokenizerError(f"bpe tokenizer version {data.get('version')!r} is not supported "
+                                 f"(this textgen reads version {BPE_TOKENIZER_VERSION})")
+        inner = data.get("tokenizer")
+        if not isinstance(inner, dict):
+            raise TokenizerError("tokenizer data is malformed: 'tokenizer' must be the tokenizer.json "
+                                 "object")
+        return cls(inner)
