@@ -70,7 +70,8 @@ def test_train_resume_export_and_sample_the_same_as_torch(
     _train(corpus, out, family, kind)
     payload = load_checkpoint(out)
     assert payload["tokenizer"]["type"] == kind
-    flags = ["--resume", "--out", str(out), "--max-iters", "4", "--device", "cpu", "--sample-tokens", "0"]
+    flags = [*(["--model", "stack"] if family == "stack" else []), "--resume", "--out", str(out),
+             "--max-iters", "4", "--device", "cpu", "--sample-tokens", "0"]
     assert train_main(flags) == 0
     payload = load_checkpoint(out)
     assert payload["train_state"]["step"] == 4
