@@ -49,7 +49,8 @@ class Command:
 
 def _logical_lines(block: str, first_line: int) -> list[tuple[int, str, str | None]]:
     """(line number, command, marker above it) for each command of a block, with `\\`
-    continuations joined; comment-only lines are remembered as the next command's marker."""
+    continuations joined as bash joins them; comment-only lines are remembered as the next
+    command's marker."""
     out: list[tuple[int, str, str | None]] = []
     pending_marker: str | None = None
     parts: list[str] = []
@@ -68,7 +69,7 @@ def _logical_lines(block: str, first_line: int) -> list[tuple[int, str, str | No
             parts.append(line[:-1])
             continue
         parts.append(line)
-        out.append((start, "\n".join(parts), pending_marker))
+        out.append((start, " ".join(parts), pending_marker))  # as bash joins `\` + newline
         parts, pending_marker = [], None
     assert not parts, f"a command ends in a line continuation at line {start}"
     return out
