@@ -39,14 +39,17 @@ def open_regular_file(path: Path) -> BinaryIO:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
+    handed_over = False
+    try:  # the descriptor is closed on every way out but the return (Ctrl-C included)
         opened = os.fstat(fd)
         if not stat.S_ISREG(opened.st_mode):
             raise CorpusError(not_regular_message(path, opened.st_mode))
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
+        f = os.fdopen(fd, "rb")
+        handed_over = True
+        return f
+    finally:
+        if not handed_over:
+            os.close(fd)
 
 
 def read_regular_file(path: Path) -> bytes:
