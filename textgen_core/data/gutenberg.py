@@ -20,7 +20,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-from runtime.atomic_file import atomic_file
 from textgen_core.data.cache import cache_dir
 from textgen_core.data.gutenberg_catalogue import (
     PREFIX,
@@ -30,6 +29,7 @@ from textgen_core.data.gutenberg_catalogue import (
     is_query,
     resolve_query,
     shown,
+    write_cache_file,
 )
 from textgen_core.data.gutenberg_clean import header_field, strip_gutenberg
 from textgen_core.data.gutenberg_collections import COLLECTIONS
@@ -122,13 +122,13 @@ def _ensure_book(book_id: int, mirror: str | None, retry: RetryPolicy) -> Path:
     if checked is None:
         data = download(book_id, resolved, retry)
         checked = _checked_text(book_id, data, resolved)  # raises before anything is cached
-        _atomic_write(raw_path, data)
+        write_cache_file(raw_path, data)
     raw, text = checked
-    _atomic_write(cleaned, text.encode("utf-8"))
+    write_cache_file(cleaned, text.encode("utf-8"))
     meta = {"format": SIDECAR_FORMAT, "clean_version": CLEAN_VERSION, "id": book_id,
             "title": header_field(raw, "title"), "author": header_field(raw, "author"),
             "url": book_url(book_id, resolved), "characters": len(text)}
-    _atomic_write(cleaned.with_suffix(".json"), json.dumps(meta, ensure_ascii=False).encode("utf-8"))
+    write_cache_file(cleaned.with_suffix(".json"), json.dumps(meta, ensure_ascii=False).encode("utf-8"))
     return cleaned
 
 
@@ -197,12 +197,3 @@ def _books_dir() -> Path:
 
 def _raw_dir() -> Path:
     return cache_dir() / "gutenberg" / "raw"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_file(path) as f:
-            f.write(data)
-    except OSError as exc:
-        raise CorpusError(f"cannot write {path} in the cache: {exc.strerror or exc}") from None

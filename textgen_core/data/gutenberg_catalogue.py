@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.atomic_file import atomic_file
+from runtime.atomic_file import describe_os_error, write_atomic
 from runtime.terminal_text import sanitize
 from textgen_core.data.cache import cache_dir
 from textgen_core.data.gutenberg_collections import COLLECTIONS, Book
@@ -193,7 +193,7 @@ def load_catalogue(mirror: str | None = None, retry: RetryPolicy = DEFAULT_RETRY
         _write_meta(path, {**meta, "next_check": time.time() + RETRY_AFTER_S})
         return _parse_cached(path)
     entries = parse_catalogue(data, catalogue_url(resolved))
-    _write(path, data)
+    write_cache_file(path, data)
     _write_meta(path, {"format": SIDECAR_FORMAT, "url": catalogue_url(resolved),
                        "fetched_at": time.time(), "next_check": time.time() + MAX_AGE_S,
                        "ebooks": len(entries)})
@@ -276,17 +276,17 @@ def _is_regular(path: Path) -> bool:
         return False
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_cache_file(path: Path, data: bytes) -> None:
+    """A file of the Gutenberg cache (catalogue, raw and cleaned books), written atomically."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_file(path) as f:
-            f.write(data)
+        write_atomic(path, data)
     except OSError as exc:
-        raise CorpusError(f"cannot write {path} in the cache: {exc.strerror or exc}") from None
+        raise CorpusError(f"cannot write {path} in the cache: {describe_os_error(exc)}") from None
 
 
 def _write_meta(path: Path, meta: dict[str, Any]) -> None:
-    _write(path.with_suffix(".json"), json.dumps(meta).encode("utf-8"))
+    write_cache_file(path.with_suffix(".json"), json.dumps(meta).encode("utf-8"))
 
 
 # --- checking the named collections ---------------------------------------------------------
