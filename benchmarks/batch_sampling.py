@@ -1,6 +1,6 @@
 """What batched sampling costs: `generate(prompt, num_samples=8)` against one sample, runtime fp32.
 
-The baby shape (6x384, ctx 256, rotary: the in-place cache, runtime/cache_buffers.py) with random
+The baby shape (6x384, ctx 256, rotary: the in-place cache, runtime/gpt.py) with random
 weights; both sides sample the same number of new tokens per sequence from the same prompt at
 temperature 0.8 with a seed, end to end (prefill, every step, the numpy sampler for each row,
 detokenisation, window rolls). Batch 8 makes one model call per step for all 8 sequences
@@ -37,7 +37,7 @@ def _seconds(generator, batch: int, new_tokens: int) -> float:
 def run(workdir: Path, config: GPTConfig = BABY, new_tokens: int = 500, rounds: int = 5,
         batch: int = 8) -> tuple[list[Row], dict]:
     import runtime
-    from export.onnx_export import export_gpt_onnx
+    from export.gpt import export_gpt_onnx
 
     model, tokenizer = bench_model(config)
     generator = runtime.load(export_gpt_onnx(model, tokenizer, workdir / "batch.onnx"))

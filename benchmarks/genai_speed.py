@@ -158,7 +158,7 @@ def paired_rounds(contestants: dict[str, Callable[[], float]], rounds: int
 def run(workdir: Path, new_tokens: int = 500, rounds: int = 5, threads: int = 2,
         shape: GPTConfig = SHAPE, llama: bool = True) -> tuple[list[Row], dict]:
     from export.genai import tokenizer_files, write_genai_folder
-    from export.onnx_export import export_gpt_onnx
+    from export.gpt import export_gpt_onnx
     from export.quantize import quantize_int4
 
     try:

@@ -48,8 +48,8 @@ from rich.table import Table
 
 from benchmarks import gpu_time_to_loss, gpu_training, report
 from textgen_core.training.cli_outcome import EXIT_INTERRUPTED
+from textgen_core.training.loop import STEP_LIMIT_ENV
 from textgen_core.training.metrics_log import metrics_path, read_metrics
-from textgen_core.training.stop_flag import STEP_LIMIT_ENV
 
 PARTS = ("train", "export", "step", "time_to_loss")
 FAMILIES = ("gpt", "gan", "stack")

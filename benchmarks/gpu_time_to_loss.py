@@ -66,7 +66,7 @@ def measure(preset: str = "fast", *, device: str = "cuda", corpus: str = "shakes
             max_iters: int | None = None) -> TimeToLoss:
     """The recipe on `device` (CUDA for the real measurement; the other arguments let a test
     exercise this code on CPU with a tiny corpus)."""
-    from textgen_core.training.trainer import RunSpec, train_gpt
+    from textgen_core.training.gpt import RunSpec, train_gpt
 
     clocks: list[_StepClock] = []
 

@@ -2,7 +2,7 @@
 
 The baby width and depth (6 layers, 6 heads, 384 wide) with a 1024-token context, exported once.
 For each length T: one cached decode step as the sampler takes it (one new token after T-1
-positions in the in-place cache, runtime/cache_buffers.py; the weights dominate, attention over
+positions in the in-place cache, runtime/gpt.py; the weights dominate, attention over
 the cache grows linearly) against recomputing all T positions without a cache (what a sampler
 without a KV cache pays per token; grows at least linearly in T).
 """
@@ -31,8 +31,8 @@ def _best_seconds(call, repeats: int) -> float:
 
 
 def run(workdir: Path, lengths: tuple[int, ...] = LENGTHS, repeats: int = 7) -> list[Row]:
-    from export.onnx_export import export_gpt_onnx
-    from runtime.model_file import OnnxGPT
+    from export.gpt import export_gpt_onnx
+    from runtime.gpt import OnnxGPT
 
     model, tokenizer = bench_model(GPTConfig(**{**BABY.to_dict(), "block_size": max(lengths)}))
     onnx_model = OnnxGPT(export_gpt_onnx(model, tokenizer, workdir / "scaling.onnx"))

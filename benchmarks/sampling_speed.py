@@ -4,7 +4,7 @@
 - torch with our KV cache (`textgen_core.sampling.generate`);
 - the runtime on the fp32 ONNX file and on the int8 one (`runtime.load(...).generate`), end to
   end: prompt prefill, every decode step, the numpy sampler and detokenisation; the model has
-  rotary positions (the default), so its cache stays in place (runtime/cache_buffers.py) and a
+  rotary positions (the default), so its cache stays in place (runtime/gpt.py) and a
   full window rolls it (runtime/window.py);
 - the same fp32 runtime on a model with nanoGPT's learned positions, which re-reads 3/4 of the
   window each time it is full and copies its cache on every token: what both save;
@@ -95,7 +95,7 @@ def against_bound(runs: dict[str, Callable[[], float]], rounds: int, weight_byte
 def run(workdir: Path, new_tokens: int = 500, repeats: int = 3, bound_rounds: int = 10
         ) -> tuple[list[Row], dict]:
     import runtime
-    from export.onnx_export import export_gpt_onnx
+    from export.gpt import export_gpt_onnx
     from export.quantize import quantize_int8
     from textgen_core.sampling import generate
 

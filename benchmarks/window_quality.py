@@ -76,7 +76,7 @@ def windowed_losses(model: GPT, tokens: np.ndarray, start: int, roll: bool) -> l
 def run(checkpoint: Path = CHECKPOINT, tokens_to_score: int = 3000) -> list[Row]:
     from textgen_core.data.corpus import resolve_corpus
     from textgen_core.data.token_store import load_token_splits
-    from textgen_core.models.loading import gpt_from_checkpoint
+    from textgen_core.models.gpt import gpt_from_checkpoint
     from textgen_core.training.checkpoint import load_checkpoint
 
     if not checkpoint.is_file():

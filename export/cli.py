@@ -17,21 +17,20 @@ import numpy as np
 import torch
 
 from export.errors import ExportError
-from export.onnx_export import export_gpt_onnx
+from export.gpt import export_gpt_onnx, export_gpt_torchscript, torchscript_parity
 from export.parity import FP32_TOLERANCE, onnx_parity, require_parity
 from export.quantize import QUANTIZATIONS, quantization_cost, quantize
 from export.staging import file_size, staged, write_logits_file
 from export.stateful_parity import stateful_onnx_parity
-from export.torchscript_export import export_gpt_torchscript, torchscript_parity
+from runtime.contract import KINDS
 from runtime.errors import TextgenError
 from runtime.terminal_text import print_error
 from runtime.tokenizer import CharTokenizer
 from runtime.window import roll_limit
-from textgen_core.models.gpt import GPT
-from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.gpt import GPT, gpt_from_checkpoint
 from textgen_core.training.checkpoint import load_checkpoint
 
-SUPPORTED_KINDS = ("gpt", "gan", "stack")
+SUPPORTED_KINDS = KINDS
 EVAL_TOKENS = 1024
 
 
@@ -102,12 +101,12 @@ def export_checkpoint(checkpoint: str, fmt: str, out: str | None = None,
     if fmt == "genai" and payload["kind"] != "gpt":
         raise ExportError(f"{checkpoint} holds a {payload['kind']!r} model; onnxruntime-genai "
                           "runs decoder-only GPTs only (export it with `python -m export onnx`)")
-    if payload["kind"] == "gan":  # the GAN generator: export/gan_export.py
-        from export.gan_export import export_gan_checkpoint
+    if payload["kind"] == "gan":  # the GAN generator: export/gan.py
+        from export.gan import export_gan_checkpoint
 
         return export_gan_checkpoint(payload, checkpoint, fmt, out, quantize, report)
-    if payload["kind"] == "stack":  # the layer stack: export/stack_export.py
-        from export.stack_export import export_stack_checkpoint
+    if payload["kind"] == "stack":  # the layer stack: export/stack.py
+        from export.stack import export_stack_checkpoint
 
         return export_stack_checkpoint(payload, checkpoint, fmt, out, quantize, report)
     model, tokenizer = _load(checkpoint)

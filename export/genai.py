@@ -1,7 +1,7 @@
 """An exported GPT as an onnxruntime-genai model folder: model.onnx, genai_config.json and a
 Hugging Face tokenizer.json (+ tokenizer_config.json), opened by `og.Model(folder)` as it is.
 
-The graph is our ONNX export (export/onnx_export.py, fused by export/onnx_fusion.py) with one
+The graph is our ONNX export (export/gpt.py, fused by export/onnx_fusion.py) with one
 interface change. onnxruntime-genai feeds `attention_mask` [b, total] int64 where our runtime
 feeds GroupQueryAttention's `seqlens_k` and `total_sequence_length` directly; here the two
 become nodes computed from the mask inside the graph (row sums minus one, and its width), as
@@ -33,10 +33,10 @@ from pathlib import Path
 import onnx
 from onnx import helper
 
-from export.checksum import save_with_checksum
 from export.errors import ExportError
-from export.onnx_fusion import LENGTH_INPUTS
+from export.onnx_file import save_with_checksum
 from runtime.bpe_tokenizer import BPETokenizer
+from runtime.contract import INPUT_IDS, LENGTH_INPUTS, LOGITS, PAST_FORMAT, POSITION_IDS, PRESENT_FORMAT
 from runtime.tokenizer import UNK_TEXT, CharTokenizer, Tokenizer
 from textgen_core.models.gpt import GPTConfig
 
@@ -136,11 +136,11 @@ def tokenizer_files(tokenizer: Tokenizer) -> dict[str, dict]:
 
 def genai_config(config: GPTConfig, shares_buffer: bool, rotary: bool) -> dict:
     """genai_config.json for the graph (the schema of onnxruntime-genai's model builder)."""
-    inputs = {"input_ids": "input_ids", "attention_mask": MASK,
-              "past_key_names": "past_key_values.%d.key",
-              "past_value_names": "past_key_values.%d.value"}
+    inputs = {INPUT_IDS: INPUT_IDS, "attention_mask": MASK,
+              "past_key_names": PAST_FORMAT.format("key"),
+              "past_value_names": PAST_FORMAT.format("value")}
     if rotary:
-        inputs["position_ids"] = "position_ids"
+        inputs[POSITION_IDS] = POSITION_IDS
     return {
         "model": {
             # No end-of-text id: our models have none, and onnxruntime-genai wants its ids
@@ -154,8 +154,8 @@ def genai_config(config: GPTConfig, shares_buffer: bool, rotary: bool) -> dict:
                 "head_size": config.head_size,
                 "hidden_size": config.n_embd,
                 "inputs": inputs,
-                "outputs": {"logits": "logits", "present_key_names": "present.%d.key",
-                            "present_value_names": "present.%d.value"},
+                "outputs": {LOGITS: LOGITS, "present_key_names": PRESENT_FORMAT.format("key"),
+                            "present_value_names": PRESENT_FORMAT.format("value")},
                 "num_attention_heads": config.n_head,
                 "num_hidden_layers": config.n_layer,
                 "num_key_value_heads": config.n_head,

@@ -20,7 +20,7 @@ and `total_sequence_length` [] int32. Fed a past of exactly the valid positions,
 MultiHeadAttention does. Its point is the other way to feed it: a past buffer longer than the
 valid positions, bound (onnxruntime I/O binding) as the present output too, which the kernel
 extends in place; MultiHeadAttention copies the whole cache into a new present on every token
-(runtime/cache_buffers.py).
+(runtime/gpt.py).
 
 The rewrite matches the graph by its interface names (`present.{i}.key|value` are Concats of the
 past and the new keys/values), touches a layer only when the whole pattern is there, and is then
@@ -39,11 +39,11 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from runtime.model_file import attention_lengths, position_ids
+from runtime.contract import INPUT_IDS, LENGTH_INPUTS, POSITION_IDS, past_name, present_name
+from runtime.gpt import attention_lengths, position_ids
 
 MS_DOMAIN = "com.microsoft"
 CHECK_TOLERANCE = 1e-4
-LENGTH_INPUTS = ("seqlens_k", "total_sequence_length")
 
 
 @dataclass
@@ -88,8 +88,8 @@ class _Graph:
 
 def _attention_layer(g: _Graph, layer: int, n_head: int, cache_buffers: bool):
     """(new node, nodes it replaces) for one layer, or None when the pattern is not all there."""
-    concat_k = g.made_by(f"present.{layer}.key", "Concat")
-    concat_v = g.made_by(f"present.{layer}.value", "Concat")
+    concat_k = g.made_by(present_name(layer, "key"), "Concat")
+    concat_v = g.made_by(present_name(layer, "value"), "Concat")
     if concat_k is None or concat_v is None or len(concat_k.input) != 2 or len(concat_v.input) != 2:
         return None
     past_k, new_k = concat_k.input
@@ -140,12 +140,12 @@ def _table(g: _Graph, name: str) -> str | None:
     gather = g.made_by(concat.input[1], "Gather") or g.made_by(concat.input[1], "GatherND")
     if gather is None or gather.input[0] not in g.constants:
         return None
-    return gather.input[0] if "position_ids" in gather.input[1:] or _from_positions(g, gather) else None
+    return gather.input[0] if POSITION_IDS in gather.input[1:] or _from_positions(g, gather) else None
 
 
 def _from_positions(g: _Graph, gather: onnx.NodeProto) -> bool:
     unsqueeze = g.made_by(gather.input[1], "Unsqueeze")
-    return unsqueeze is not None and unsqueeze.input[0] == "position_ids"
+    return unsqueeze is not None and unsqueeze.input[0] == POSITION_IDS
 
 
 def _rotary(g: _Graph, add: onnx.NodeProto, n_head: int):
@@ -167,7 +167,7 @@ def _rotary(g: _Graph, add: onnx.NodeProto, n_head: int):
         if None in tables:
             return None
         node = helper.make_node(
-            "RotaryEmbedding", [view.input[0], "position_ids", *tables], [rows_out.output[0]],
+            "RotaryEmbedding", [view.input[0], POSITION_IDS, *tables], [rows_out.output[0]],
             name=f"textgen_rotary_{add.name}", domain=MS_DOMAIN, num_heads=2 * n_head,
             interleaved=0)
         return node, [rows_out]
@@ -256,7 +256,7 @@ def _rewrite(proto: onnx.ModelProto, n_layer: int, n_head: int, cache_buffers: b
         replace[id(old[-1])] = node
         drop.update(id(n) for n in old[:-1])
         attention += 1
-    if "position_ids" in {i.name for i in proto.graph.input}:
+    if POSITION_IDS in {i.name for i in proto.graph.input}:
         for add in [n for n in proto.graph.node if n.op_type == "Add"]:
             found = _rotary(g, add, n_head)
             if found is not None:
@@ -292,7 +292,7 @@ def _outputs(proto: onnx.ModelProto, feed: dict[str, np.ndarray]) -> list[np.nda
     import onnxruntime as ort
 
     if LENGTH_INPUTS[0] in {i.name for i in proto.graph.input}:
-        ids, past = feed["input_ids"], feed["past_key_values.0.key"]
+        ids, past = feed[INPUT_IDS], feed[past_name(0, "key")]
         feed = {**feed, **attention_lengths(past.shape[2], *ids.shape)}
 
     options = ort.SessionOptions()
@@ -315,9 +315,9 @@ def _random_feed(proto: onnx.ModelProto, vocab_size: int, block_size: int, batch
     feed: dict[str, np.ndarray] = {}
     for value in proto.graph.input:
         dims = value.type.tensor_type.shape.dim
-        if value.name == "input_ids":
+        if value.name == INPUT_IDS:
             feed[value.name] = rng.integers(0, vocab_size, (batch, new), dtype=np.int64)
-        elif value.name == "position_ids":  # as after a rolled cache: beyond the past's length
+        elif value.name == POSITION_IDS:  # as after a rolled cache: beyond the past's length
             feed[value.name] = position_ids(3 * block_size, batch, new)
         elif len(dims) == 4:
             feed[value.name] = rng.standard_normal(

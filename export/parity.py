@@ -10,7 +10,8 @@ import onnxruntime as ort
 import torch
 
 from export.errors import ExportMismatchError
-from runtime.model_file import attention_lengths, position_ids
+from runtime.contract import INPUT_IDS, POSITION_IDS, SEQLENS_K, YOKE_STATE, past_name
+from runtime.gpt import attention_lengths, position_ids
 from runtime.window import roll_limit
 from textgen_core.models.gpt import GPT
 
@@ -42,18 +43,18 @@ def onnx_feed(session: ort.InferenceSession, ids: np.ndarray, past: list[np.ndar
     model's position_ids (from `position`, by default right after the past), the cache lengths
     of a GroupQueryAttention graph, and a stateful yoke's state (`state`, by default zero: a
     first window)."""
-    feed = {"input_ids": ids.astype(np.int64)}
+    feed = {INPUT_IDS: ids.astype(np.int64)}
     for i in range(len(past) // 2):
-        feed[f"past_key_values.{i}.key"] = past[2 * i]
-        feed[f"past_key_values.{i}.value"] = past[2 * i + 1]
+        feed[past_name(i, "key")] = past[2 * i]
+        feed[past_name(i, "value")] = past[2 * i + 1]
     for arg in session.get_inputs():
-        if arg.name == "yoke_state":
+        if arg.name == YOKE_STATE:
             feed[arg.name] = (np.zeros((ids.shape[0], arg.shape[1]), np.float32) if state is None
                               else state)
-        elif arg.name == "position_ids":
+        elif arg.name == POSITION_IDS:
             start = past[0].shape[2] if position is None else position
             feed[arg.name] = position_ids(start, *ids.shape)
-        elif arg.name == "seqlens_k":  # GroupQueryAttention: the whole past is valid
+        elif arg.name == SEQLENS_K:  # GroupQueryAttention: the whole past is valid
             feed.update(attention_lengths(past[0].shape[2], *ids.shape))
     return feed
 

@@ -22,7 +22,7 @@ import numpy as np
 import onnx
 import torch
 
-from export.checksum import save_with_checksum
+from export.onnx_file import save_with_checksum
 from export.parity import open_session, run_onnx
 from textgen_core.models.gpt import GPT
 

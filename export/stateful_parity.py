@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from export.parity import empty_past, onnx_feed, open_session
+from runtime.contract import LOGITS, YOKE_STATE_OUT, present_name
 from textgen_core.models.gpt import GPT
 
 
@@ -23,10 +24,10 @@ def _run(session, ids: np.ndarray, past: list[np.ndarray] | None, state: np.ndar
         past = empty_past(ids.shape[0], c.n_layer, c.n_head, c.head_size)
     outputs = session.run(None, onnx_feed(session, ids, past, state=state))
     names = [o.name for o in session.get_outputs()]
-    rows = outputs[names.index("yoke_state_out")]
-    present = [outputs[names.index(f"present.{i}.{p}")] for i in range(c.n_layer)
+    rows = outputs[names.index(YOKE_STATE_OUT)]
+    present = [outputs[names.index(present_name(i, p))] for i in range(c.n_layer)
                for p in ("key", "value")]
-    return outputs[names.index("logits")], present, rows
+    return outputs[names.index(LOGITS)], present, rows
 
 
 def stateful_onnx_parity(model: GPT, onnx_path: str | Path, seed: int = 0) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from export.metadata import ONNX_FORMAT_VERSION
+from runtime.contract import KINDS, ONNX_FORMAT_VERSION
 from runtime.errors import ModelFileError, TextgenError
 from runtime.tokenizer import CharTokenizer, tokenizer_from_dict
 from runtime.torchscript_trust import (
@@ -26,8 +26,6 @@ from runtime.torchscript_trust import (
     require_trusted,
 )
 from runtime.word_tokenizer import WordTokenizer
-
-KINDS = ("gpt", "gan", "stack")
 
 
 def extra_files(kind: str, tokenizer: dict[str, Any], model_config: dict[str, Any]) -> dict[str, str]:

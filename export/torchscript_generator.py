@@ -6,8 +6,8 @@ runtime/torchscript_trust.py), which keeps torch out of the ONNX runtime.
 
 `open_torchscript` opens a file of any kind `python -m export torchscript` writes, with the API of
 the ONNX runtime's object for that kind: this module's `TorchScriptGenerator` for a GPT, the
-runtime's `StackGenerator` around the TorchScript stack (export/torchscript_stack.py), and
-`TorchScriptGAN` (export/torchscript_gan.py). Each samples through the ONNX runtime's decoding
+runtime's `StackGenerator` around the TorchScript stack (export/stack.py), and
+`TorchScriptGAN` (export/gan.py). Each samples through the ONNX runtime's decoding
 loop and sampler, or draws the GAN's noise with its code, so the same seed gives the same text.
 
 A GPT file has no key/value cache: each step recomputes the window (the decode loop's `past` is
@@ -22,15 +22,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from export.gan import TorchScriptGAN
+from export.stack import torchscript_stack_generator
 from export.torchscript_file import KINDS, TorchScriptFile, read_torchscript
-from export.torchscript_gan import TorchScriptGAN
-from export.torchscript_stack import torchscript_stack_generator
 from runtime.decode import decode
 from runtime.errors import ModelFileError
-from runtime.generator import start_ids
 from runtime.model_limits import bounded_size
 from runtime.sampler import SamplingSettings, validate_max_new_tokens
-from runtime.stack_model import StackGenerator
+from runtime.stack import StackGenerator
+from runtime.tokenizer import start_ids
 from runtime.yoke_spec import parse_yoke
 from runtime.yoke_state import StatefulPast, carrier, stateful_forward
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runtime.gan_model import GANSampler
-from runtime.generator import TextGenerator
+from runtime.gan import GANSampler
+from runtime.gpt import TextGenerator
 from runtime.onnx_file import model_kind
-from runtime.stack_model import StackGenerator
+from runtime.stack import StackGenerator
 
 
 def load(path: str | Path, threads: int | None = None) -> TextGenerator | GANSampler | StackGenerator:
@@ -22,7 +22,7 @@ def load(path: str | Path, threads: int | None = None) -> TextGenerator | GANSam
     kind = model_kind(path)
     if kind == "gan":
         return GANSampler(path, threads=threads)
-    if kind == "stack":  # a layer stack (runtime/stack_model.py), same generate() API
+    if kind == "stack":  # a layer stack (runtime/stack.py), same generate() API
         return StackGenerator(path, threads=threads)
     return TextGenerator(path, threads=threads)
 

@@ -25,8 +25,8 @@ from rich.panel import Panel
 from rich.text import Text
 
 from runtime.errors import SamplingError, TextgenError
-from runtime.gan_chat import file_kind, gan_main
-from runtime.generator import TextGenerator, start_ids
+from runtime.gan import file_kind, gan_main
+from runtime.gpt import TextGenerator
 from runtime.markup.copy_index import DEFAULT_MIN_RUN, CopyIndex, validate_min_run
 from runtime.markup.render import terminal_legend, to_terminal
 from runtime.markup.sources import load_index
@@ -41,6 +41,7 @@ from runtime.multi_sample import (
 )
 from runtime.sampler import SamplingSettings, validate_max_new_tokens, validate_seed
 from runtime.terminal_text import print_error, sanitize
+from runtime.tokenizer import start_ids
 from runtime.torchscript_trust import open_trusted
 
 # --temperature when none is given; it is left None in the parsed flags, since a GAN refuses one
@@ -71,11 +72,11 @@ def open_model(path: Path, threads: int | None, trust_torchscript: bool) -> Text
     """The generator for a GPT or stack file: the ONNX runtime for .onnx files; for TorchScript
     (.ts from `export torchscript`), only with the trust flag since loading one executes code
     from the file, the torch-side generator its header's kind names (GAN files go to
-    runtime/gan_chat.py)."""
+    runtime/gan.py)."""
     if path.suffix == ".ts":
         return open_trusted(path, trust_torchscript, kinds=("gpt", "stack"))
     if file_kind(path) == "stack":  # a layer stack: the same generate() API
-        from runtime.stack_model import StackGenerator
+        from runtime.stack import StackGenerator
 
         return StackGenerator(path, threads=threads)  # type: ignore[return-value]
     return TextGenerator(path, threads=threads)
@@ -281,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     err = Console(stderr=True)
     one_shot_run = args.prompt is not None or args.prompt_file is not None
-    # runtime/gan_chat.py: a GAN file, or --num-samples without a prompt (sentences from a GAN)
+    # runtime/gan.py: a GAN file, or --num-samples without a prompt (sentences from a GAN)
     if file_kind(args.model) == "gan" or (args.num_samples is not None and not one_shot_run):
         try:
             narrow_for_gan(args)

@@ -32,6 +32,7 @@ from runtime.atomic_file import atomic_file, describe_os_error
 from runtime.errors import SamplingError
 from runtime.sampler import SEED_LIMIT, SamplingSettings, validate_max_new_tokens
 from runtime.terminal_text import sanitize
+from runtime.tokenizer import Tokenizer, start_ids
 
 # Rows of one batch: every sequence of a prompt (num_samples x temperatures) at once.
 MAX_BATCH = 256
@@ -201,6 +202,47 @@ def sampled(token_batches: TokenBatches, piece_decoder: PieceDecoder,
     if single and num_samples == 1 and not several_temperatures:
         return (piece for _, piece in pairs)
     return pairs
+
+
+class SequenceSampler:
+    """The `generate` every sampler of a GPT or a layer stack offers (ONNX or TorchScript file),
+    over the subclass's `token_batches` and `tokenizer`."""
+
+    tokenizer: Tokenizer
+
+    def token_batches(self, ids: list[int], settings: list[SamplingSettings],
+                      seeds: list[int | None], max_new_tokens: int) -> Iterator[list[int]]:
+        raise NotImplementedError
+
+    def generate(
+        self,
+        prompt: str | list[str],
+        max_new_tokens: int = 200,
+        temperature: float | Sequence[float] = 0.8,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        repetition_penalty: float = 1.0,
+        seed: int | None = None,
+        *,
+        num_samples: int = 1,
+        stop: str | Sequence[str] = (),
+    ) -> Iterator[str] | Iterator[tuple[int, str]]:
+        """Yield the text of each new token as it is sampled. Settings and the prompt are checked
+        here, before the first token, so errors surface at the call.
+
+        One `str` prompt, one temperature, one sample: the pieces of that text. A list of
+        prompts, several temperatures or `num_samples` > 1: `(index, piece)` pairs, the
+        sequences of each prompt sampled as one batch (this module's docstring says how they
+        are numbered and seeded). `stop`: texts that end a sequence (not yielded)."""
+        return sampled(self.token_batches, self.piece_decoder,
+                       lambda text: start_ids(self.tokenizer, text), prompt,
+                       max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                       top_p=top_p, repetition_penalty=repetition_penalty, seed=seed,
+                       num_samples=num_samples, stop=stop)
+
+    def piece_decoder(self) -> Callable[[int], str]:
+        """Token id -> text piece, for one sequence: never half a character or word piece."""
+        return self.tokenizer.piece_decoder()
 
 
 # --- the command-line side: the flags both front ends take, stdout labels, JSON lines ---

@@ -11,7 +11,7 @@ folder pointed at an empty temporary directory, so even a reference the scan mis
 nothing to read. Errors onnxruntime raises while running the graph become a one-line
 ModelFileError too (`CheckedSession`). Each kind then bounds the sizes its config declares
 (runtime/model_limits.py) and checks its own inputs and outputs with `check_io`
-(runtime/model_file.py, gan_model.py, stack_model.py).
+(runtime/gpt.py, gan.py, stack.py).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
+from runtime.contract import KEY_FORMAT, KEY_FORMAT_VERSION, KEY_KIND, KEY_MODEL_CONFIG, KEY_TOKENIZER, KINDS
 from runtime.errors import ModelFileError, TokenizerError
 from runtime.onnx_ops import check_ops
 from runtime.onnx_scan import OnnxScan, check_structure, verify_checksum
@@ -34,7 +35,7 @@ from runtime.tokenizer import CharTokenizer, tokenizer_from_dict
 
 ONNX_FORMAT = "textgen-onnx"
 SUPPORTED_VERSIONS = ("1",)
-SUPPORTED_KINDS = ("gpt", "gan", "stack")
+SUPPORTED_KINDS = KINDS
 FLOAT, INT32, INT64 = "tensor(float)", "tensor(int32)", "tensor(int64)"
 # The exporter's JSON nests 3 deep (a stack config's layer list); json.loads recurses per level.
 MAX_JSON_DEPTH = 32
@@ -84,18 +85,18 @@ def load_json(text: str) -> Any:
 
 
 def _metadata(path: Path, metadata: dict[str, str]) -> tuple[str, CharTokenizer, dict[str, Any]]:
-    if metadata.get("textgen.format") != ONNX_FORMAT:
+    if metadata.get(KEY_FORMAT) != ONNX_FORMAT:
         raise fail(path, "an ONNX model, but not a textgen model (no textgen metadata)")
-    version = metadata.get("textgen.format_version")
+    version = metadata.get(KEY_FORMAT_VERSION)
     if version not in SUPPORTED_VERSIONS:
         raise fail(path, f"textgen ONNX format version {version!r} is not supported "
                          f"(this runtime reads {', '.join(SUPPORTED_VERSIONS)})")
-    kind = metadata.get("textgen.kind")
+    kind = metadata.get(KEY_KIND)
     if kind not in SUPPORTED_KINDS:
         raise fail(path, f"holds a {kind!r} model; this runtime samples: {', '.join(SUPPORTED_KINDS)}")
     try:
-        tokenizer = tokenizer_from_dict(load_json(metadata.get("textgen.tokenizer", "")))
-        config = load_json(metadata.get("textgen.model_config", ""))
+        tokenizer = tokenizer_from_dict(load_json(metadata.get(KEY_TOKENIZER, "")))
+        config = load_json(metadata.get(KEY_MODEL_CONFIG, ""))
     except (ValueError, TokenizerError) as exc:
         raise fail(path, f"its textgen metadata is malformed ({exc})") from None
     if not isinstance(config, dict):
@@ -185,7 +186,7 @@ def model_kind(path: str | Path) -> str | None:
     """The `textgen.kind` of an ONNX file, or None when it cannot be read (the full loader then
     reports why)."""
     try:
-        return check_structure(read_model_bytes(Path(path))).metadata.get("textgen.kind")
+        return check_structure(read_model_bytes(Path(path))).metadata.get(KEY_KIND)
     except ModelFileError:
         return None
 

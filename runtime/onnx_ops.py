@@ -6,9 +6,9 @@ nests graphs without end, `ConstantOfShape` or `Expand` of a huge shape exhausts
 and friends are large attack surfaces. A textgen file is refused, before onnxruntime sees it,
 when any node (in any graph or function) uses an operator outside its kind's set here.
 
-Each set is what the exporter emits for that kind (export/onnx_export.py with and without the
+Each set is what the exporter emits for that kind (export/gpt.py with and without the
 fusions of export/onnx_fusion.py, which fall back to the plain graph; export/quantize.py's int8
-and int4 variants; export/gan_onnx.py; export/stack_onnx.py for every layer type). tests/runtime/
+and int4 variants; export/gan.py; export/stack.py for every layer type). tests/runtime/
 test_onnx_ops.py exports tiny models of every kind and variant and checks the sets cover them, so
 an exporter change that adds an operator fails there rather than in a user's chat.
 """

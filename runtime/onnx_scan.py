@@ -27,10 +27,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from runtime.contract import KEY_CHECKSUM
 from runtime.errors import ModelFileError
 
 ALLOWED_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "com.microsoft"})
-CHECKSUM_KEY = "textgen.checksum"
+CHECKSUM_KEY = KEY_CHECKSUM
 CHECKSUM_PLACEHOLDER = b"0" * 64
 # StringStringEntryProto {key = 1: "textgen.checksum", value = 2: <64 bytes>} as serialised.
 CHECKSUM_PREFIX = b"\x0a" + bytes([len(CHECKSUM_KEY)]) + CHECKSUM_KEY.encode() + b"\x12\x40"

@@ -182,3 +182,11 @@ def line_start_ids(tokenizer: Any) -> list[int]:
     if isinstance(tokenizer, WordTokenizer):
         return [END_ID]  # a line break, in a `lines` vocabulary
     return tokenizer.encode("\n")[-1:] or [0]  # bpe: the newline byte's token
+
+
+def start_ids(tokenizer: Tokenizer, prompt: str) -> list[int]:
+    """Token ids to continue from. An empty prompt starts at a newline (the start of a line of
+    text) when the vocabulary has one, else at token 0; that start is not part of the output."""
+    if prompt:
+        return tokenizer.encode(prompt)
+    return line_start_ids(tokenizer)

@@ -17,7 +17,7 @@ shakespeare this changed the loss by under +0.001 nats (benchmarks/window_qualit
 the model's cos/sin tables (textgen_core/models/rotary.py), which end somewhere, so a roll gives
 way to one slide (positions restart at 0) every `ROLL_LIMIT_WINDOWS` windows.
 
-Every sampler (torch in `textgen_core.sampling`, numpy in `runtime.generator`) takes these rules
+Every sampler (torch in `textgen_core.sampling`, numpy in `runtime.gpt`) takes these rules
 from here, so they see the same context at every step and greedy decoding agrees token for token.
 """
 
@@ -52,7 +52,7 @@ def roll_limit(block_size: int) -> int:
 class RollingPast:
     """A rotary model's cache as the decode loop carries it: the per-layer keys/values
     (b, h, p, d) (numpy or torch) and the position of the next token, which exceeds p once the
-    cache has rolled. The runtime's in-place `CacheBuffers` (runtime/cache_buffers.py) offers
+    cache has rolled. The runtime's in-place `CacheBuffers` (runtime/gpt.py) offers
     the same `position` and `rolled`."""
 
     cache: list[Any]  # per layer an array (b, h, p, d) or a (key, value) pair of them

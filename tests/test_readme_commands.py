@@ -8,7 +8,7 @@ earlier ones wrote (`models/gpt.pt`, ...). The copy's first command, the quick s
 as after `source .venv/bin/activate`.
 
 Training runs at tiny scale through the one documented mechanism, `TEXTGEN_STEP_LIMIT`
-(textgen_core/training/stop_flag.py): each training process takes at most a few steps and then
+(textgen_core/training/loop.py): each training process takes at most a few steps and then
 ends as a finished run does. Nothing else about a command changes. A command that must not run
 here (a GPU, a download from Project Gutenberg, the test suite itself) says so in the docs: a
 comment starting `# not run by CI` at the end of its line or on the line just above it.

@@ -16,7 +16,7 @@ from textgen_core.data.corpus import resolve_corpus
 from textgen_core.data.token_store import load_token_splits
 from textgen_core.errors import ConfigError, TextgenError
 from textgen_core.metrics.generation_eval import add_generation_arguments, generation_report
-from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.gpt import gpt_from_checkpoint
 from textgen_core.models.stack.loading import stack_from_checkpoint
 from textgen_core.training.checkpoint import load_checkpoint
 from textgen_core.training.config import DEVICES

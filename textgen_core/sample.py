@@ -4,8 +4,8 @@ streaming plain text to stdout; the same sampling code and settings as the runti
 several sequences, each prompt's as one batch (runtime/multi_sample.py), as `runtime.chat` does.
 
 A GAN checkpoint writes `--num-samples N` sentences (default 1), one per line, from the noise
-the runtime draws for the same seed (textgen_core/gan_sampling.py); the options it cannot take are
-refused with the chat's one-line errors (runtime/gan_chat.py)."""
+the runtime draws for the same seed (textgen_core/sampling.py); the options it cannot take are
+refused with the chat's one-line errors (runtime/gan.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 from runtime.errors import MarkupError, SamplingError, TextgenError
-from runtime.gan_chat import check_gan_options
-from runtime.generator import start_ids
+from runtime.gan import check_gan_options
 from runtime.markup.copy_index import validate_min_run
 from runtime.markup.render import to_html
 from runtime.multi_sample import (
@@ -28,14 +27,13 @@ from runtime.multi_sample import (
 )
 from runtime.sampler import SamplingSettings, validate_max_new_tokens, validate_seed
 from runtime.terminal_text import print_error, sanitize
+from runtime.tokenizer import start_ids
 from textgen_core.errors import CheckpointError
-from textgen_core.gan_sampling import gan_sentences
 from textgen_core.markup import add_markup_flags, corpus_index, write_html
-from textgen_core.models.gan_loading import gan_from_checkpoint
-from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.gan import gan_from_checkpoint
+from textgen_core.models.gpt import gpt_from_checkpoint
 from textgen_core.models.stack.loading import stack_from_checkpoint
-from textgen_core.sampling import piece_decoder, token_batches
-from textgen_core.stack_sampling import stack_token_batches
+from textgen_core.sampling import gan_sentences, piece_decoder, token_batches
 from textgen_core.training.checkpoint import load_checkpoint
 from textgen_core.training.config import DEVICES
 from textgen_core.training.device import resolve_device
@@ -89,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                                   "needs a 'gpt', 'gan' or 'stack' model")
         model, tokenizer = (stack_from_checkpoint if kind == "stack" else gpt_from_checkpoint)(payload)
         device = resolve_device(args.device)
-        batches = (stack_token_batches if kind == "stack" else token_batches)(model.to(device), device)
+        batches = token_batches(model.to(device), device)
         temperatures = [DEFAULT_TEMPERATURE] if args.temperature is None else args.temperature
         settings = SamplingSettings(temperatures[0], args.top_k, args.top_p,
                                     args.repetition_penalty)

@@ -1,26 +1,52 @@
-"""Torch-side sampling with the KV cache, through the runtime's decoding loop and sampler, so the
-same seed and settings give the same text here and in the exported runtime."""
+"""Torch-side sampling for every family: the GPT, the layer stack and the GAN.
+
+GPT: Torch-side sampling with the KV cache, through the runtime's decoding loop and sampler, so the
+same seed and settings give the same text here and in the exported runtime.
+
+Layer stack: through the runtime's decoding loop and sampler.
+
+Two ways to read the context, chosen by the layers (the runtime does the same):
+- a stack with position-dependent layers (PositionalEmbedding, attention, Block) re-reads the
+  current window on every step, from zero recurrent state, exactly as it was trained;
+- a purely recurrent stack feeds each new token once and carries the RNN/LSTM state, so its
+  context is unbounded and a step costs the same at any length.
+
+GAN: sentences from its generator, with the runtime's noise: numpy draws it exactly as
+`runtime.chat --model gan.onnx` does (runtime/gan.py), so the same seed gives the same
+sentences from the checkpoint, the ONNX file and the TorchScript file.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from runtime.decode import decode_batch
-from runtime.generator import start_ids
+from runtime.gan import draw_noise
 from runtime.multi_sample import PieceDecoder, TokenBatches, sampled
 from runtime.sampler import SamplingSettings
-from runtime.tokenizer import CharTokenizer
+from runtime.stack import decode_window
+from runtime.tokenizer import CharTokenizer, start_ids
 from runtime.window import RollingPast
+from runtime.word_tokenizer import WordTokenizer
 from runtime.yoke_state import StatefulPast, carrier, stateful_forward
+from textgen_core.models.gan import Generator
 from textgen_core.models.gpt import GPT, KeyValue
+from textgen_core.models.stack.model import Stack
 
 
-def token_batches(model: GPT, device: torch.device | str = "cpu") -> TokenBatches:
-    """The GPT's `token_batches(ids, settings, seeds, max_new_tokens)` (runtime/multi_sample.py):
+def token_batches(model: GPT | Stack, device: torch.device | str = "cpu") -> TokenBatches:
+    """The model's `token_batches(ids, settings, seeds, max_new_tokens)` (runtime/multi_sample.py):
     one token per sequence per step, one model call per step for all of them."""
+    if isinstance(model, Stack):
+        return _stack_token_batches(model, device)
+    return _gpt_token_batches(model, device)
+
+
+def _gpt_token_batches(model: GPT, device: torch.device | str) -> TokenBatches:
     device = torch.device(device)
 
     @torch.inference_mode()
@@ -72,7 +98,7 @@ def piece_decoder(tokenizer: CharTokenizer) -> PieceDecoder:
 
 
 def generate(
-    model: GPT,
+    model: GPT | Stack,
     tokenizer: CharTokenizer,
     prompt: str | list[str],
     *,
@@ -94,3 +120,48 @@ def generate(
                    max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
                    top_p=top_p, repetition_penalty=repetition_penalty, seed=seed,
                    num_samples=num_samples, stop=stop)
+
+
+def _stack_token_batches(model: Stack, device: torch.device | str) -> TokenBatches:
+    device = torch.device(device)
+    windowed = model.config.windowed
+    dtype = next(model.parameters()).dtype
+
+    @torch.inference_mode()
+    def forward(windows: list[list[int]], past: Any) -> tuple[np.ndarray, Any]:
+        if windowed:  # past: the ids each row has already read in this window
+            contexts = [[*p, *w] for p, w in zip(past or [[] for _ in windows], windows, strict=True)]
+            logits, _, _ = model(torch.tensor(contexts, dtype=torch.long, device=device))
+            return logits[:, -1].float().cpu().numpy(), contexts
+        idx = torch.tensor(windows, dtype=torch.long, device=device)
+        logits, _, state = model(idx, state=past)
+        return logits[:, -1].float().cpu().numpy(), state
+
+    def run(ids: list[int], settings: list[SamplingSettings], seeds: list[int | None],
+            max_new_tokens: int) -> Iterator[list[int]]:
+        batch = len(settings)
+        block = decode_window(windowed, model.config.block_size, len(ids), max_new_tokens)
+        return decode_batch(ids, block_size=block, forward=forward,
+                            empty_past=(lambda: None) if windowed
+                            else (lambda: model.empty_state(batch, device, dtype)),
+                            settings=settings, seeds=seeds, max_new_tokens=max_new_tokens)
+
+    return run
+
+
+BATCH = 256  # sentences per generator call; the noise is drawn for all of them first
+
+
+@torch.inference_mode()
+def gan_sentences(generator: Generator, tokenizer: WordTokenizer, count: int,
+                  seed: int | None = None, device: torch.device | str = "cpu") -> list[str]:
+    """`count` sentences as text; the same seed gives the runtime's sentences."""
+    noise = draw_noise(generator.config.to_dict(), count, np.random.default_rng(seed))
+    generator = generator.eval().to(device)
+    sentences: list[str] = []
+    for start in range(0, count, BATCH):
+        chunk = {name: torch.from_numpy(array[start : start + BATCH]).to(device)
+                 for name, array in noise.items()}
+        ids, _ = generator(**chunk)
+        sentences += [tokenizer.decode(row) for row in ids.cpu().tolist()]
+    return sentences

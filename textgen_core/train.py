@@ -35,11 +35,11 @@ from textgen_core.training import gan_run, gpt_run, stack_run
 from textgen_core.training.cli_outcome import EXIT_INTERRUPTED, exit_code, print_summary
 from textgen_core.training.config import COMPILE_MODES, DEVICES, TrainConfig
 from textgen_core.training.flags import flag_list
-from textgen_core.training.gan_trainer import train_gan
+from textgen_core.training.gan import train_gan
+from textgen_core.training.gpt import train_gpt
 from textgen_core.training.run_config import RUN_KEYS, RunRequest, Settings, merge, read_toml, split_settings
 from textgen_core.training.run_lock import hold_out
-from textgen_core.training.stack_trainer import train_stack
-from textgen_core.training.trainer import train_gpt
+from textgen_core.training.stack import train_stack
 
 
 @dataclass(frozen=True)

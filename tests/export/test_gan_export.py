@@ -10,11 +10,10 @@ import torch
 
 import runtime
 from export.cli import main as export_main
-from export.gan_onnx import gan_onnx_parity
-from export.gan_torchscript import gan_torchscript_parity
+from export.gan import gan_onnx_parity, gan_torchscript_parity
 from runtime.errors import ModelFileError
-from runtime.gan_model import GANSampler, draw_noise
-from textgen_core.models.gan_loading import gan_from_checkpoint
+from runtime.gan import GANSampler, draw_noise
+from textgen_core.models.gan import gan_from_checkpoint
 from textgen_core.training.checkpoint import load_checkpoint
 
 

@@ -5,12 +5,11 @@ import numpy as np
 import onnx
 import torch
 
-from export.onnx_export import export_gpt_onnx
+from export.gpt import export_gpt_onnx
 from export.parity import onnx_parity, open_session, run_onnx
 from runtime.onnx_scan import check_structure, verify_checksum
 from runtime.tokenizer import CharTokenizer
-from textgen_core.models.gpt import GPT, GPTConfig
-from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.gpt import GPT, GPTConfig, gpt_from_checkpoint
 from textgen_core.training.checkpoint import load_checkpoint
 
 
@@ -38,7 +37,7 @@ def test_names_and_dynamic_dimensions_follow_the_contract(exported_tiny: dict[st
     assert inputs["input_ids"] == ["batch", "sequence"]
     assert inputs["past_key_values.0.key"] == ["batch", 2, "past_sequence", 16]
     assert inputs["position_ids"] == ["batch", "sequence"]  # rotary, the default
-    # GroupQueryAttention's lengths: the past may be a longer buffer (runtime/cache_buffers.py)
+    # GroupQueryAttention's lengths: the past may be a longer buffer (runtime/gpt.py)
     assert inputs["seqlens_k"] == ["batch"] and inputs["total_sequence_length"] == []
     assert inputs.keys() == {"input_ids", "position_ids", "seqlens_k", "total_sequence_length"} | {
         f"past_key_values.{i}.{p}" for i in range(2) for p in ("key", "value")}

@@ -10,7 +10,7 @@ import onnx
 import pytest
 import torch
 
-import export.onnx_export as onnx_export
+import export.gpt as onnx_export
 from export import onnx_fusion
 from runtime.tokenizer import CharTokenizer
 from textgen_core.models.gpt import GPT, GPTConfig

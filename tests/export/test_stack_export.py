@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from export import cli
-from export.stack_onnx import stack_onnx_parity
+from export.stack import stack_onnx_parity
 from runtime.tokenizer import CharTokenizer
 from textgen_core.models.stack.model import Stack
 from textgen_core.models.stack.spec import StackConfig

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from export.torchscript_export import torchscript_parity
-from textgen_core.models.loading import gpt_from_checkpoint
+from export.gpt import torchscript_parity
+from textgen_core.models.gpt import gpt_from_checkpoint
 from textgen_core.training.checkpoint import load_checkpoint
 
 

@@ -1,5 +1,5 @@
 """`runtime.chat --model X.ts --trust-torchscript` for every kind `export torchscript` writes: the
-TorchScript samplers (export/torchscript_generator.py, torchscript_stack.py, torchscript_gan.py)
+TorchScript samplers (export/torchscript_generator.py, export/stack.py, export/gan.py)
 give the ONNX runtime's text for the same seed, and the header picks the front end."""
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ import pytest
 import torch
 
 import runtime
-from export.stack_onnx import export_stack_onnx
-from export.stack_torchscript import export_stack_torchscript
-from export.torchscript_gan import TorchScriptGAN
+from export.gan import TorchScriptGAN
+from export.stack import export_stack_onnx, export_stack_torchscript
 from export.torchscript_generator import TorchScriptGenerator, open_torchscript
 from runtime import chat
 from runtime.errors import ModelFileError
-from runtime.gan_model import draw_noise
-from runtime.stack_model import StackGenerator
+from runtime.gan import draw_noise
+from runtime.stack import StackGenerator
 from runtime.tokenizer import CharTokenizer
 from runtime.torchscript_trust import torchscript_kind
 from textgen_core.models.stack.model import Stack
@@ -81,9 +80,9 @@ def test_chat_one_shot_on_a_stack_file(stacks: dict[str, dict[str, Path]],
 
 def test_gan_file_writes_the_onnx_files_sentences(exported_tiny_gan: dict[str, Path],
                                                   capsys: pytest.CaptureFixture[str]) -> None:
-    """Exact: both files get the same numpy noise (runtime/gan_model.py draw_noise) and run the
+    """Exact: both files get the same numpy noise (runtime/gan.py draw_noise) and run the
     same float32 graph; only a uniform within ~1e-6 of a cumulative-probability boundary could pick
-    another word (export/gan_onnx.py parity_noise), which these seeds do not draw."""
+    another word (export/gan.py parity_noise), which these seeds do not draw."""
     args = ["--num-samples", "5", "--seed", "1"]
     assert chat.main(["--model", str(exported_tiny_gan["torchscript"]), "--trust-torchscript", *args]) == 0
     ours = capsys.readouterr().out

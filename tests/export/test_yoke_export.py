@@ -8,13 +8,12 @@ import torch
 
 import runtime
 from export.cli import export_checkpoint
+from export.gpt import torchscript_parity
 from export.parity import onnx_parity
 from export.stateful_parity import stateful_onnx_parity
-from export.torchscript_export import torchscript_parity
 from export.torchscript_generator import TorchScriptGenerator
 from runtime.tokenizer import CharTokenizer
-from textgen_core.models.gpt import GPT, GPTConfig
-from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.gpt import GPT, GPTConfig, gpt_from_checkpoint
 from textgen_core.sampling import generate
 from textgen_core.training.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 

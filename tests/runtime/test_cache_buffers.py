@@ -1,4 +1,4 @@
-"""The in-place cache of a GroupQueryAttention file (runtime/cache_buffers.py) reads what the
+"""The in-place cache of a GroupQueryAttention file (runtime/gpt.py) reads what the
 plain interface reads, rolls like it, refuses to overflow, and rotary files from before it still
 sample like torch."""
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import export.onnx_export as onnx_export
+import export.gpt as onnx_export
 import runtime
 from export import onnx_fusion
 from runtime.tokenizer import CharTokenizer

@@ -5,12 +5,11 @@ import pytest
 import torch
 
 import runtime
-from export.onnx_export import export_gpt_onnx
+from export.gpt import export_gpt_onnx
 from runtime.errors import SamplingError, TokenizerError
 from runtime.tokenizer import CharTokenizer
 from runtime.window import roll_limit
-from textgen_core.models.gpt import GPT, GPTConfig
-from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.gpt import GPT, GPTConfig, gpt_from_checkpoint
 from textgen_core.sampling import generate as torch_generate
 from textgen_core.training.checkpoint import load_checkpoint
 

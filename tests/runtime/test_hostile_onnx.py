@@ -21,7 +21,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import runtime
-from export.checksum import save_with_checksum
+from export.onnx_file import save_with_checksum
 from runtime.errors import ModelFileError
 from runtime.onnx_file import OnnxFile, basic_session_options
 from runtime.onnx_scan import OnnxScan

@@ -5,7 +5,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import runtime
-from export.checksum import save_with_checksum
+from export.onnx_file import save_with_checksum
 from runtime.errors import ModelFileError
 
 

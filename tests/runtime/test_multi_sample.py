@@ -12,19 +12,18 @@ import pytest
 import torch
 
 import runtime
-from export.onnx_export import export_gpt_onnx
-from export.stack_onnx import export_stack_onnx
+from export.gpt import export_gpt_onnx
+from export.stack import export_stack_onnx
 from runtime import chat
 from runtime.errors import SamplingError
 from runtime.multi_sample import StopFilter, narrow_for_gan, plan_samples, stops_of
 from runtime.tokenizer import CharTokenizer
-from textgen_core.models.gpt import GPT, GPTConfig
-from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.gpt import GPT, GPTConfig, gpt_from_checkpoint
 from textgen_core.models.stack.model import Stack
 from textgen_core.models.stack.spec import StackConfig
 from textgen_core.sample import main as sample_main
+from textgen_core.sampling import generate
 from textgen_core.sampling import generate as torch_generate
-from textgen_core.stack_sampling import generate_stack
 from textgen_core.training.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -176,7 +175,7 @@ def test_stack_batched_samples_equal_alone_and_torch(name: str, tmp_path: Path) 
     ours = by_sequence(gen.generate(["abc", "hg"], **kwargs))
     assert sorted(ours) == list(range(8))
     assert ours[3] == "".join(gen.generate("abc", max_new_tokens=20, temperature=1.0, seed=8))
-    assert ours == by_sequence(generate_stack(model, TOKENIZER, ["abc", "hg"], **kwargs))
+    assert ours == by_sequence(generate(model, TOKENIZER, ["abc", "hg"], **kwargs))
 
 
 # --- the command lines ---

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 import export.onnx_fusion
-from export.gan_onnx import export_gan_onnx
-from export.onnx_export import export_gpt_onnx
+from export.gan import export_gan_onnx
+from export.gpt import export_gpt_onnx
 from export.quantize import quantize_int4, quantize_int8
-from export.stack_onnx import export_stack_onnx
+from export.stack import export_stack_onnx
 from runtime.errors import ModelFileError
 from runtime.onnx_ops import ALLOWED_OPS, check_ops
 from runtime.onnx_scan import check_structure, verify_checksum

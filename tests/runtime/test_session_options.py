@@ -2,7 +2,7 @@
 
 import pytest
 
-from runtime.model_file import session_options
+from runtime.gpt import session_options
 from runtime.onnx_file import SPIN_VARIABLE, basic_session_options
 
 

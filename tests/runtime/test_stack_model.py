@@ -10,14 +10,14 @@ import pytest
 import torch
 
 import runtime
-from export.stack_onnx import export_stack_onnx
+from export.stack import export_stack_onnx
 from runtime import chat
 from runtime.errors import ModelFileError
-from runtime.stack_model import OnnxStack, StackGenerator
+from runtime.stack import OnnxStack, StackGenerator
 from runtime.tokenizer import CharTokenizer
 from textgen_core.models.stack.model import Stack
 from textgen_core.models.stack.spec import StackConfig
-from textgen_core.stack_sampling import generate_stack
+from textgen_core.sampling import generate
 
 TOKENIZER = CharTokenizer(list("\n abcdefgh"))
 LAYERS = {
@@ -55,7 +55,7 @@ def test_runtime_samples_the_same_tokens_as_torch(name: str, temperature: float,
     assert isinstance(gen, StackGenerator)
     kwargs = dict(max_new_tokens=20, temperature=temperature, seed=7)  # 3 + 20 > block_size 8
     ours = "".join(gen.generate("abc", **kwargs))
-    theirs = "".join(generate_stack(model, TOKENIZER, "abc", **kwargs))
+    theirs = "".join(generate(model, TOKENIZER, "abc", **kwargs))
     assert ours == theirs and len(ours) == 20
 
 

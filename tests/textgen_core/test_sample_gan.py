@@ -17,9 +17,9 @@ def _lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
 
 def test_torch_writes_the_runtimes_sentences_for_the_same_seed(exported_tiny_gan: dict[str, Path],
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    """Exact: both sides draw the noise with numpy (runtime/gan_model.py draw_noise) and run the
+    """Exact: both sides draw the noise with numpy (runtime/gan.py draw_noise) and run the
     same float32 generator; only a uniform within ~1e-6 of a cumulative-probability boundary could
-    pick another word (export/gan_onnx.py parity_noise), which this seed does not draw."""
+    pick another word (export/gan.py parity_noise), which this seed does not draw."""
     assert sample_main([str(exported_tiny_gan["checkpoint"]), "--num-samples", "5", "--seed", "1"]) == 0
     torch_sentences = _lines(capsys)
     assert chat_main(["--model", str(exported_tiny_gan["onnx"]), "--num-samples", "5", "--seed", "1"]) == 0

@@ -12,10 +12,10 @@ import runtime
 from export.cli import export_checkpoint
 from runtime.chat import main as chat_main
 from textgen_core.evaluate import main as evaluate_main
-from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.gpt import gpt_from_checkpoint
 from textgen_core.models.stack.loading import stack_from_checkpoint
+from textgen_core.sampling import generate
 from textgen_core.sampling import generate as torch_generate
-from textgen_core.stack_sampling import generate_stack
 from textgen_core.train import main as train_main
 from textgen_core.training.checkpoint import load_checkpoint
 
@@ -86,7 +86,7 @@ def test_train_resume_export_and_sample_the_same_as_torch(
         theirs = list(torch_generate(model, tokenizer, prompt, max_new_tokens=24, temperature=0))
     else:
         model, tokenizer = stack_from_checkpoint(payload)
-        theirs = list(generate_stack(model, tokenizer, prompt, max_new_tokens=24, temperature=0))
+        theirs = list(generate(model, tokenizer, prompt, max_new_tokens=24, temperature=0))
     assert ours == theirs and len(ours) >= 24
 
     capsys.readouterr()

@@ -20,8 +20,8 @@ from textgen_core.metrics.bleu import References
 from textgen_core.metrics.judge import judge_nll
 from textgen_core.metrics.report import Row, measure, render
 from textgen_core.metrics.samplers import gan_sentences, gpt_sentences, unigram_sentences
-from textgen_core.models.gan_loading import gan_from_checkpoint
-from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.gan import gan_from_checkpoint
+from textgen_core.models.gpt import gpt_from_checkpoint
 from textgen_core.training.checkpoint import load_checkpoint
 from textgen_core.training.device import resolve_device
 

@@ -14,6 +14,8 @@ Generator, for a batch of N and S positions (E = n_embd, V = vocab_size):
 
 Every random input is an argument, so the same noise gives the same sentence in torch, ONNX
 Runtime and TorchScript; `draw_noise` makes them for training.
+
+Rebuild the GAN and its word vocabulary from a loaded checkpoint dict.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from textgen_core.errors import ConfigError
+from runtime.word_tokenizer import WordTokenizer
+from textgen_core.errors import CheckpointError, ConfigError
+from textgen_core.models.checkpoint_checks import metadata_errors, require_kind
 from textgen_core.models.gan_blocks import (
     Attention,
     FeedForward,
@@ -34,6 +38,7 @@ from textgen_core.models.gan_blocks import (
     OutputBlock,
     sinusoidal_positions,
 )
+from textgen_core.models.size_limits import build_checked, check_counts, check_setting_types
 
 NOISE_DISTRIBUTIONS = ("normal", "uniform", "truncated")
 TOKEN_CHOICES = ("sample", "argmax")
@@ -257,3 +262,21 @@ class GAN(nn.Module):
     def num_parameters(self) -> dict[str, int]:
         return {"generator": sum(p.numel() for p in self.generator.parameters()),
                 "discriminator": sum(p.numel() for p in self.discriminator.parameters())}
+
+
+def gan_from_checkpoint(payload: dict[str, Any]) -> tuple[GAN, WordTokenizer]:
+    """Both players (on CPU, eval mode) and the vocabulary stored in `payload`; sizes are
+    bounded before anything is built (models/size_limits.py)."""
+    require_kind(payload, "gan")
+    settings = check_setting_types(GANConfig, payload.get("model_config"))
+    with metadata_errors():
+        config = GANConfig.from_dict(settings)
+        tokenizer = WordTokenizer.from_dict(payload["tokenizer"])
+    if tokenizer.vocab_size != config.vocab_size:
+        raise CheckpointError(f"checkpoint vocabulary has {tokenizer.vocab_size} words but the model "
+                              f"expects {config.vocab_size}")
+    check_counts(config, layers=("n_mapping", "n_noise_blocks", "n_output_blocks", "critic_layers"),
+                 contexts=("seq_len",))
+    gan = build_checked(lambda: GAN(config), payload["model"])
+    gan.eval()
+    return gan, tokenizer

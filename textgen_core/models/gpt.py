@@ -12,6 +12,8 @@ wrapper always passes a cache (empty on the first call), so one ONNX graph cover
 
 The `yoke` setting narrows one block's feed-forward to a bottleneck, optionally without its
 residual or with a recurrent state (textgen_core/models/yoke.py).
+
+Rebuild a model and its tokenizer from a loaded checkpoint dict.
 """
 
 from __future__ import annotations
@@ -24,9 +26,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from runtime.tokenizer import CharTokenizer, tokenizer_from_dict
 from runtime.yoke_spec import YokeSpec, parse_yoke
-from textgen_core.errors import ConfigError
+from textgen_core.errors import CheckpointError, ConfigError
+from textgen_core.models.checkpoint_checks import metadata_errors, require_kind
 from textgen_core.models.rotary import rotary_cache, rotary_positions, rotary_tables, rotate
+from textgen_core.models.size_limits import build_checked, check_counts, check_setting_types
 from textgen_core.models.yoke import YokeMLP
 
 KeyValue = tuple[Tensor, Tensor]
@@ -301,3 +306,22 @@ class GPT(nn.Module):
             (torch.zeros(shape, device=device, dtype=dtype), torch.zeros(shape, device=device, dtype=dtype))
             for _ in range(c.n_layer)
         ]
+
+
+def gpt_from_checkpoint(payload: dict[str, Any]) -> tuple[GPT, CharTokenizer]:
+    """The GPT (on CPU, eval mode) and tokenizer stored in `payload` (see checkpoint.py); its
+    sizes are bounded before anything is built (models/size_limits.py)."""
+    require_kind(payload, "gpt")
+    settings = check_setting_types(GPTConfig, payload.get("model_config"))
+    with metadata_errors():
+        config = GPTConfig.from_dict(settings)
+        tokenizer = tokenizer_from_dict(payload["tokenizer"])
+    if tokenizer.vocab_size != config.vocab_size:
+        raise CheckpointError(
+            f"checkpoint tokenizer has {tokenizer.vocab_size} tokens but the model expects "
+            f"{config.vocab_size}"
+        )
+    check_counts(config, layers=("n_layer",), contexts=("block_size",))
+    model = build_checked(lambda: GPT(config), payload["model"])
+    model.eval()
+    return model, tokenizer

@@ -12,11 +12,13 @@ import gc
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from torch import distributed as dist
+
+from textgen_core.training.rng import capture_rng
 
 T = TypeVar("T")
 
@@ -146,3 +148,12 @@ def gather_generator_states(
     gathered = [torch.empty_like(local) for _ in range(ctx.world_size)]
     dist.all_gather(gathered, local)
     return [g.cpu() for g in gathered]
+
+
+def gathered_rng(batch_generator: torch.Generator, ctx: DistContext, device: torch.device
+                 ) -> dict[str, Any] | None:
+    """Collective, before a checkpoint: the RNG state with every rank's data-generator state
+    (`batch_by_rank`) on rank 0, which writes the checkpoint; None on the other ranks."""
+    rng = capture_rng(batch_generator)
+    rng["batch_by_rank"] = gather_generator_states(rng["batch"], ctx, device)
+    return rng if ctx.is_main else None

@@ -1,5 +1,5 @@
 """How a GAN run is set up (`--model gan`): its own flags, and a `RunRequest` (config file under
-flags) becoming a `RunSpec` for the GAN loop (training/gan_trainer.py).
+flags) becoming a `RunSpec` for the GAN loop (training/gan.py).
 
 The shared flags keep their meaning; the GAN adds its own (`--seq-len --vocab-size ...`, below).
 Its defaults are the measured recipe (docs/gan.md); `--preset nano` is a seconds-long run.
@@ -20,8 +20,8 @@ from textgen_core.models.gan import CRITIC_INPUTS, NOISE_DISTRIBUTIONS, TOKEN_CH
 from textgen_core.training import run_rules
 from textgen_core.training.cli_outcome import EXIT_INTERRUPTED
 from textgen_core.training.flags import flag_list
+from textgen_core.training.gan import GANRunResult, GANRunSpec
 from textgen_core.training.gan_config import GANTrainConfig
-from textgen_core.training.gan_trainer import GANRunResult, GANRunSpec
 from textgen_core.training.presets import get_preset
 from textgen_core.training.run_config import RunRequest, field_types, fit_intervals, merge
 
@@ -64,14 +64,8 @@ def build_spec(request: RunRequest) -> GANRunSpec:
     device, compile_mode = run.get("device", "auto"), run.get("compile", "auto")
     run_rules.check_resume_or_init(request.resume, request.init_from)
     if request.resume:
-        run_rules.check_resume_exists(out)
-        payload = request.checkpoint(out, "gan")
-        run_rules.check_resumable(out, isinstance(payload.get("optimizer"), dict)
-                                  and "rng" in payload.get("train_state", {}))
-        if model:
-            raise ConfigError(f"--resume keeps the saved model shape; drop {flag_list(sorted(model))}")
-        saved = payload["train_state"]
-        run_rules.check_resume_corpus(run.get("corpus"), saved)
+        payload, saved = run_rules.resumed_checkpoint(request, out, "gan", run_state_key="rng",
+                                                      has_tokenizer_choice=False)
         tc = GANTrainConfig.from_dict({**payload["train_config"], **train}, fresh=False)
         run_rules.check_steps_left(out, saved["step"], tc.max_iters)
         return GANRunSpec(model_config=_config_from(payload), train_config=tc,
@@ -106,7 +100,7 @@ def build_spec(request: RunRequest) -> GANRunSpec:
 
 
 def _config_from(payload: dict[str, Any]) -> GANConfig:
-    from textgen_core.models.gan_loading import gan_from_checkpoint
+    from textgen_core.models.gan import gan_from_checkpoint
 
     gan, _ = gan_from_checkpoint(payload)  # validates config, tokenizer and weights together
     return gan.config

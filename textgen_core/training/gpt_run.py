@@ -1,5 +1,5 @@
 """How a GPT run is set up: a `RunRequest` (config file under flags) becomes a `RunSpec` for the
-GPT training loop (training/trainer.py). A fresh run starts from the preset that suits the device
+GPT training loop (training/gpt.py). A fresh run starts from the preset that suits the device
 (`cpu` on a CPU, `baby` on a GPU); `--resume` continues the saved run with its saved schedule;
 `--init-from` fine-tunes a checkpoint's weights with a fresh optimizer and schedule."""
 
@@ -10,16 +10,21 @@ from pathlib import Path
 
 from textgen_core.data.tokenizers import TokenizerSpec, run_tokenizer_spec
 from textgen_core.errors import ConfigError
-from textgen_core.models.gpt import GPTConfig
-from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.gpt import GPTConfig, gpt_from_checkpoint
 from textgen_core.training import run_rules
 from textgen_core.training.config import TrainConfig
 from textgen_core.training.device import resolve_device
 from textgen_core.training.flags import flag_list
 from textgen_core.training.new_tokens import with_new_tokens
 from textgen_core.training.presets import default_preset, get_preset
-from textgen_core.training.run_config import RunRequest, field_types, fit_intervals, fit_warmup, merge
-from textgen_core.training.run_spec import RunSpec
+from textgen_core.training.run_config import (
+    RunRequest,
+    RunSpec,
+    field_types,
+    fit_intervals,
+    fit_warmup,
+    merge,
+)
 
 MODEL_FIELDS = tuple(f.name for f in fields(GPTConfig) if f.name != "vocab_size")
 TRAIN_FIELDS = tuple(f.name for f in fields(TrainConfig))
@@ -66,17 +71,9 @@ def build_spec(request: RunRequest) -> RunSpec[GPTConfig, TrainConfig]:
 
 
 def _resume_spec(request: RunRequest, out: Path, device: str) -> RunSpec:
-    run, model, train = request.run, request.model, request.train
-    run_rules.check_resume_exists(out)
-    payload = request.checkpoint(out, "gpt")
-    gpt_from_checkpoint(payload)
-    run_rules.check_resumable(out, payload.get("optimizer") is not None
-                              and "rng" in payload.get("train_state", {}))
-    if model:
-        raise ConfigError(f"--resume keeps the saved model shape; drop {flag_list(sorted(model))}")
-    run_tokenizer_spec(run, payload, "--resume")
-    saved_state = payload["train_state"]
-    run_rules.check_resume_corpus(run.get("corpus"), saved_state)
+    run, train = request.run, request.train
+    payload, saved_state = run_rules.resumed_checkpoint(request, out, "gpt", run_state_key="rng",
+                                                        rebuild=gpt_from_checkpoint)
     train_config = TrainConfig.resumed(payload["train_config"], train)
     run_rules.check_steps_left(out, saved_state["step"], train_config.max_iters)
     return RunSpec(

@@ -1,12 +1,17 @@
-"""Assemble a run's settings, for every family: preset < config file < command-line flags."""
+"""Assemble a run's settings, for every family: preset < config file < command-line flags.
+
+What a GPT or GAN run needs before it starts, whichever model family it trains
+(`RunSpec[GPTConfig, TrainConfig]`, `RunSpec[GANConfig, GANTrainConfig]`).
+"""
 
 from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+from textgen_core.data.tokenizers import TokenizerSpec
 from textgen_core.errors import CheckpointError, ConfigError
 from textgen_core.models.gpt import GPTConfig
 from textgen_core.training.config import TrainConfig
@@ -146,3 +151,24 @@ def fit_intervals(train: dict[str, Any], explicit: dict[str, Any]) -> dict[str, 
         if key not in explicit and "max_iters" in train and train.get(key, 1) > train["max_iters"]:
             train = {**train, key: train["max_iters"]}
     return train
+
+
+ModelConfigT = TypeVar("ModelConfigT")
+TrainConfigT = TypeVar("TrainConfigT")
+
+
+@dataclass
+class RunSpec(Generic[ModelConfigT, TrainConfigT]):
+    """Everything a run needs; `resume_from`/`init_from` are loaded checkpoint dicts."""
+
+    model_config: ModelConfigT
+    train_config: TrainConfigT
+    corpus: str
+    out: Path
+    encoding: str | None = None
+    device: str = "auto"
+    compile: str = "auto"
+    resume_from: dict[str, Any] | None = None
+    init_from: dict[str, Any] | None = None
+    init_from_path: str | None = None
+    tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)  # a fresh run's

@@ -5,11 +5,17 @@ left to take, on the data it was trained on. Each rule raises a ConfigError that
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.terminal_text import sanitize
+from textgen_core.data.tokenizers import run_tokenizer_spec
 from textgen_core.errors import ConfigError
+from textgen_core.training.flags import flag_list
+
+if TYPE_CHECKING:
+    from textgen_core.training.run_config import RunRequest
 
 
 def check_resume_or_init(resume: bool, init_from: str | None) -> None:
@@ -57,3 +63,25 @@ def check_steps_left(out: Path, step: int, max_iters: int) -> None:
     if step >= max_iters:
         raise ConfigError(f"{out} is already at step {step} of --max-iters {max_iters}; "
                           "raise --max-iters to train further")
+
+
+def resumed_checkpoint(request: RunRequest, out: Path, kind: str, *, run_state_key: str,
+                       rebuild: Callable[[dict[str, Any]], object] | None = None,
+                       has_tokenizer_choice: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What every family's `--resume` checks, in one order: the checkpoint exists, loads as
+    `kind` and rebuilds, holds a whole run (optimizer and `run_state_key` in its train state),
+    and no flag asks for another model, tokenizer or corpus. Returns the checkpoint and its
+    train state; the family then reads its training settings and calls `check_steps_left`."""
+    check_resume_exists(out)
+    payload = request.checkpoint(out, kind)
+    if rebuild is not None:
+        rebuild(payload)
+    check_resumable(out, isinstance(payload.get("optimizer"), dict)
+                    and run_state_key in payload.get("train_state", {}))
+    if request.model:
+        raise ConfigError(f"--resume keeps the saved model shape; drop {flag_list(sorted(request.model))}")
+    if has_tokenizer_choice:
+        run_tokenizer_spec(request.run, payload, "--resume")
+    saved = payload["train_state"]
+    check_resume_corpus(request.run.get("corpus"), saved)
+    return payload, saved

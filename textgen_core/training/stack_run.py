@@ -1,6 +1,6 @@
 """How a layer-stack run is set up (`--model stack --layers FILE.toml`): its own flags, and a
 `RunRequest` (config file under flags) becoming a `StackRunSpec` for the stack loop
-(training/stack_trainer.py).
+(training/stack.py).
 
 Precedence: the dataclass defaults < the layers file's [model]/[train] tables < `--preset` <
 the --config file < flags. `--resume` and `--init-from` take the layers from the checkpoint and
@@ -23,8 +23,8 @@ from textgen_core.training.flags import flag_list
 from textgen_core.training.new_tokens import with_new_tokens
 from textgen_core.training.presets import get_preset
 from textgen_core.training.run_config import RunRequest, field_types, fit_intervals, merge
+from textgen_core.training.stack import StackRunSpec
 from textgen_core.training.stack_config import StackTrainConfig
-from textgen_core.training.stack_trainer import StackRunSpec
 
 DEFAULT_OUT = Path("models/stack.pt")
 MODEL_TYPES = {"block_size": int, "n_embd": int, "n_head": int, "dropout": float}
@@ -64,16 +64,8 @@ def build_spec(request: RunRequest, notes: list[str]) -> StackRunSpec:
     if (request.resume or request.init_from) and layers_file:
         notes.append(f"--layers {layers_file} is ignored: the layers come from the checkpoint")
     if request.resume:
-        run_rules.check_resume_exists(out)
-        payload = request.checkpoint(out, "stack")
-        stack_from_checkpoint(payload)
-        run_rules.check_resumable(out, payload.get("optimizer") is not None
-                                  and "plateau" in payload.get("train_state", {}))
-        if model_flags:
-            raise ConfigError(f"--resume keeps the saved model; drop {flag_list(sorted(model_flags))}")
-        run_tokenizer_spec(run, payload, "--resume")
-        saved = payload["train_state"]
-        run_rules.check_resume_corpus(run.get("corpus"), saved)
+        payload, saved = run_rules.resumed_checkpoint(request, out, "stack", run_state_key="plateau",
+                                                      rebuild=stack_from_checkpoint)
         train_config = StackTrainConfig.from_dict({**payload["train_config"], **train_flags},
                                                   fresh=False)
         run_rules.check_steps_left(out, saved["step"], train_config.max_iters)

@@ -9,7 +9,7 @@ import torch
 from runtime.tokenizer import CharTokenizer
 from textgen_core.evaluate import main
 from textgen_core.metrics.judge import judge_nll
-from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.gpt import gpt_from_checkpoint
 from textgen_core.training.checkpoint import load_checkpoint
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from textgen_core.errors import CheckpointError
-from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.gpt import gpt_from_checkpoint
 from textgen_core.training.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 
 

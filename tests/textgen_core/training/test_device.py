@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.gpt import gpt_from_checkpoint
 from textgen_core.training import device as device_rules
 from textgen_core.training.checkpoint import load_checkpoint
 from textgen_core.training.device import (

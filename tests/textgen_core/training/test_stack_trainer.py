@@ -12,8 +12,8 @@ import torch
 from textgen_core import evaluate, sample, train
 from textgen_core.models.stack.spec import read_layers_file
 from textgen_core.training.checkpoint import load_checkpoint
+from textgen_core.training.stack import StackRunSpec, train_stack
 from textgen_core.training.stack_config import Plateau, StackTrainConfig
-from textgen_core.training.stack_trainer import StackRunSpec, train_stack
 
 LAYERS = """
 [model]

@@ -14,10 +14,10 @@ from textgen_core.training.checkpoint import load_checkpoint
 from textgen_core.training.config import TrainConfig
 from textgen_core.training.device import autocast
 from textgen_core.training.evaluation import corpus_loss
+from textgen_core.training.gpt import RunSpec, train_gpt
 from textgen_core.training.metrics_log import metrics_path, read_metrics
 from textgen_core.training.progress import TrainingDisplay
 from textgen_core.training.stateful import StatefulBatches, StatefulForward, stream_corpus_loss
-from textgen_core.training.trainer import RunSpec, train_gpt
 
 MODEL = GPTConfig(block_size=16, n_layer=2, n_head=2, n_embd=24, yoke="1:8:stateful")
 CPU = torch.device("cpu")

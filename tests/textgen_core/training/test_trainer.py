@@ -9,9 +9,9 @@ from textgen_core.train import main as train_main
 from textgen_core.training import device as device_rules
 from textgen_core.training.checkpoint import load_checkpoint
 from textgen_core.training.config import TrainConfig
+from textgen_core.training.gpt import RunSpec, train_gpt
 from textgen_core.training.metrics_log import metrics_path, plot_path, read_metrics
 from textgen_core.training.progress import TrainingDisplay
-from textgen_core.training.trainer import RunSpec, train_gpt
 
 MODEL = GPTConfig(block_size=16, n_layer=2, n_head=2, n_embd=24)
 

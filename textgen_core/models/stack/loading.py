@@ -7,8 +7,7 @@ from typing import Any
 from runtime.tokenizer import CharTokenizer, tokenizer_from_dict
 from textgen_core.errors import CheckpointError
 from textgen_core.models.checkpoint_checks import metadata_errors, require_kind
-from textgen_core.models.gpt import GPT
-from textgen_core.models.loading import gpt_from_checkpoint
+from textgen_core.models.gpt import GPT, gpt_from_checkpoint
 from textgen_core.models.size_limits import (
     MAX_CONTEXT,
     MAX_LAYERS,

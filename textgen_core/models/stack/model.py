@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from runtime.stack_layout import RECURRENT_TYPES
+from runtime.stack import RECURRENT_TYPES
 from textgen_core.models.stack.attention import MultiHeadSelfAttention
 from textgen_core.models.stack.block import Block
 from textgen_core.models.stack.dense import TemporalDense

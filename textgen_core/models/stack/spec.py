@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runtime.stack_layout import RECURRENT_TYPES, is_windowed
+from runtime.stack import RECURRENT_TYPES, is_windowed
 from textgen_core.errors import ConfigError
 
 PARAMS: dict[str, tuple[str, ...]] = {
@@ -85,7 +85,7 @@ class StackConfig:
 
     @property
     def windowed(self) -> bool:
-        """Sampling re-reads a window rather than stepping a state (runtime/stack_layout.py)."""
+        """Sampling re-reads a window rather than stepping a state (runtime/stack.py)."""
         return is_windowed(self.layers)
 
     def recurrent_layers(self) -> list[tuple[int, str]]:

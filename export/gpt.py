@@ -1,4 +1,6 @@
-"""GPT → ONNX with a key/value cache, in the interface onnxruntime-genai and optimum use.
+"""The GPT's exports: its ONNX graph (fused by export/onnx_fusion.py) and its TorchScript file.
+
+GPT → ONNX with a key/value cache, in the interface onnxruntime-genai and optimum use.
 
 Inputs:  input_ids [b, s] int64, past_key_values.{i}.key|value [b, h, p, d] float32 (p may be 0)
 Outputs: logits [b, s, V] float32, present.{i}.key|value [b, h, p+s, d] float32
@@ -8,14 +10,19 @@ input yoke_state [b, H] (the window's state) and the output yoke_state_out [b, s
 yoke's activation at every position; textgen_core/models/yoke.py). A rotary model without a
 stateful yoke also takes seqlens_k [b] int32 and total_sequence_length [] int32 (p + s - 1 and
 p + s), onnxruntime-genai's GroupQueryAttention inputs: the past may then be a longer buffer whose
-first p positions are valid, extended in place (export/onnx_fusion.py, runtime/cache_buffers.py).
+first p positions are valid, extended in place (export/onnx_fusion.py, runtime/gpt.py).
 b, s and p are dynamic. The tokenizer, model config and format version ride in metadata_props,
 so the .onnx file alone is enough to sample.
+
+GPT → TorchScript: `forward(input_ids [b, s]) -> logits [b, s, V]` for any 1 <= s <= block_size;
+a stateful yoke model: `forward(input_ids, yoke_state [b, H]) -> (logits, yoke_state_out [b, s, H])`.
+
+TorchScript files can run arbitrary code when loaded, so the runtime only opens them with an
+explicit trust flag; the tokenizer and config ride along as `_extra_files`.
 """
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -23,35 +30,20 @@ import onnx
 import torch
 from torch import Tensor, nn
 
-from export.checksum import save_with_checksum
-from export.metadata import (
-    KEY_FORMAT,
-    KEY_FORMAT_VERSION,
-    KEY_KIND,
-    KEY_MODEL_CONFIG,
-    KEY_TOKENIZER,
-    ONNX_FORMAT,
-    ONNX_FORMAT_VERSION,
-)
+from export.onnx_file import OPSET, save_textgen_onnx
 from export.onnx_fusion import fuse_gpt_graph
+from export.torchscript_file import extra_files, load_traced, save_traced
+from runtime.contract import (
+    INPUT_IDS,
+    LOGITS,
+    POSITION_IDS,
+    YOKE_STATE,
+    YOKE_STATE_OUT,
+    gpt_input_names,
+    gpt_output_names,
+)
 from runtime.tokenizer import CharTokenizer
 from textgen_core.models.gpt import GPT
-
-OPSET = 18
-
-
-def input_names(n_layer: int, stateful: bool = False, rotary: bool = False) -> list[str]:
-    names = ["input_ids"]
-    for i in range(n_layer):
-        names += [f"past_key_values.{i}.key", f"past_key_values.{i}.value"]
-    return names + ["position_ids"] * rotary + ["yoke_state"] * stateful
-
-
-def output_names(n_layer: int, stateful: bool = False) -> list[str]:
-    names = ["logits"]
-    for i in range(n_layer):
-        names += [f"present.{i}.key", f"present.{i}.value"]
-    return [*names, "yoke_state_out"] if stateful else names
 
 
 class _FlatCacheGPT(nn.Module):
@@ -107,9 +99,9 @@ def export_gpt_onnx(model: GPT, tokenizer: CharTokenizer, path: str | Path) -> P
         program = torch.onnx.export(
             _FlatCacheGPT(model),
             example_inputs,
-            input_names=input_names(config.n_layer, stateful=bool(state_size),
+            input_names=gpt_input_names(config.n_layer, stateful=bool(state_size),
                                     rotary=config.rotary),
-            output_names=output_names(config.n_layer, stateful=bool(state_size)),
+            output_names=gpt_output_names(config.n_layer, stateful=bool(state_size)),
             dynamic_shapes=dynamic_shapes,
             opset_version=OPSET,
             dynamo=True,
@@ -130,9 +122,9 @@ def _rename_dims(proto: onnx.ModelProto) -> None:
     """Give the dynamic dimensions the contract's names (the exporter names them s0, s1, ...)."""
     for value in list(proto.graph.input) + list(proto.graph.output):
         dims = value.type.tensor_type.shape.dim
-        if value.name in ("input_ids", "position_ids", "logits", "yoke_state_out"):
+        if value.name in (INPUT_IDS, POSITION_IDS, LOGITS, YOKE_STATE_OUT):
             names = {0: "batch", 1: "sequence"}
-        elif value.name == "yoke_state":
+        elif value.name == YOKE_STATE:
             names = {0: "batch"}
         elif value.name.startswith("past_key_values."):
             names = {0: "batch", 2: "past_sequence"}
@@ -143,26 +135,52 @@ def _rename_dims(proto: onnx.ModelProto) -> None:
                 dims[axis].dim_param = name
 
 
-def set_metadata(
-    proto: onnx.ModelProto, *, kind: str, tokenizer: dict, model_config: dict
-) -> None:
-    entries = {
-        KEY_FORMAT: ONNX_FORMAT,
-        KEY_FORMAT_VERSION: str(ONNX_FORMAT_VERSION),
-        KEY_KIND: kind,
-        KEY_TOKENIZER: json.dumps(tokenizer, ensure_ascii=False),
-        KEY_MODEL_CONFIG: json.dumps(model_config),
-    }
-    kept = [p for p in proto.metadata_props if p.key not in entries]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    for key, value in entries.items():
-        proto.metadata_props.add(key=key, value=value)
+class _LogitsOnly(nn.Module):
+    def __init__(self, model: GPT) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor) -> Tensor:
+        return self.model(input_ids)[0]
 
 
-def save_textgen_onnx(proto: onnx.ModelProto, path: Path, *, kind: str, tokenizer: dict,
-                      model_config: dict) -> Path:
-    """Stamp the textgen header on `proto` and write it, with its checksum, to `path`."""
-    set_metadata(proto, kind=kind, tokenizer=tokenizer, model_config=model_config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return save_with_checksum(proto, path)
+class _StatefulLogits(nn.Module):
+    def __init__(self, model: GPT) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: Tensor, yoke_state: Tensor) -> tuple[Tensor, Tensor]:
+        logits, _, _, hidden = self.model.forward_stateful(input_ids, yoke_state)
+        return logits, hidden
+
+
+def export_gpt_torchscript(model: GPT, tokenizer: CharTokenizer, path: str | Path) -> Path:
+    path = Path(path)
+    model = model.float().eval().cpu()
+    example = torch.zeros((1, min(8, model.config.block_size)), dtype=torch.long)
+    state_size = model.config.yoke_state_size
+    wrapper: nn.Module = _StatefulLogits(model) if state_size else _LogitsOnly(model)
+    inputs = (example, torch.zeros((1, state_size))) if state_size else example
+    extra = extra_files("gpt", tokenizer.to_dict(), model.config.to_dict())
+    return save_traced(wrapper, inputs, path, extra)
+
+
+def torchscript_parity(model: GPT, ts_path: str | Path, seed: int = 0) -> float:
+    """Max |Δlogits| between the file and the torch model at two sequence lengths."""
+    c = model.config
+    loaded = load_traced(ts_path)
+    worst = 0.0
+    generator = torch.Generator().manual_seed(seed)
+    for length in sorted({1, min(c.block_size, 19), c.block_size}):
+        ids = torch.randint(0, c.vocab_size, (2, length), generator=generator)
+        with torch.inference_mode():
+            if c.yoke_state_size:  # compare logits and state rows, with a nonzero state
+                state = torch.randn((2, c.yoke_state_size), generator=generator)
+                logits, _, _, hidden = model.forward_stateful(ids, state)
+                expected = torch.cat([logits, hidden], dim=-1)
+                got = torch.cat(loaded(ids, state), dim=-1)
+            else:
+                expected = model(ids)[0]
+                got = loaded(ids)
+        worst = max(worst, float((got - expected).abs().max()))
+    return worst

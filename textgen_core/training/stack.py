@@ -13,7 +13,6 @@ dtype of their inputs, and mixed precision would need a loss scale they do not i
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,15 +23,12 @@ import torch
 from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
 
-from runtime.tokenizer import CharTokenizer, tokenizer_from_dict
+from runtime.tokenizer import CharTokenizer
 from textgen_core.data.batches import BatchSampler
-from textgen_core.data.corpus import resolve_corpus
-from textgen_core.data.token_store import load_token_splits
 from textgen_core.data.tokenizers import TokenizerSpec
-from textgen_core.errors import TrainingDivergedError
 from textgen_core.models.stack.model import Stack
 from textgen_core.models.stack.spec import LayersFile, StackConfig
-from textgen_core.stack_sampling import generate_stack
+from textgen_core.sampling import generate
 from textgen_core.training.checkpoint import make_checkpoint, remove_stale_temporaries, save_checkpoint
 from textgen_core.training.cli_outcome import RunResult
 from textgen_core.training.device import resolve_device, should_compile
@@ -40,21 +36,27 @@ from textgen_core.training.distributed import (
     DistContext,
     any_rank,
     broadcast_from_main,
-    gather_generator_states,
+    gathered_rng,
     mean_over_ranks,
     on_every_rank,
     rank_device,
     shard,
 )
-from textgen_core.training.eval_sample import SAMPLE_SEED, sample_text
-from textgen_core.training.evaluation import estimate_loss
+from textgen_core.training.evaluation import SAMPLE_SEED, estimate_loss, sample_text
+from textgen_core.training.loop import (
+    StopFlag,
+    Throughput,
+    check_finite,
+    due_after,
+    run_end,
+    save_if_interrupted,
+    token_run_data,
+    token_run_state,
+)
 from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_losses, plot_path, read_metrics
 from textgen_core.training.progress import TrainingDisplay
 from textgen_core.training.resume_checks import guard_optimizer
-from textgen_core.training.rng import capture_rng, restore_rng
-from textgen_core.training.run_rules import check_same_corpus
 from textgen_core.training.stack_config import Plateau, StackTrainConfig, lr_for_step
-from textgen_core.training.stop_flag import StopFlag, run_end
 
 
 @dataclass
@@ -109,12 +111,8 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
     torch.manual_seed(tc.seed)
 
     source = spec.resume_from or spec.init_from
-    tokenizer = tokenizer_from_dict(source["tokenizer"]) if source else None
-    splits = load_token_splits(resolve_corpus(spec.corpus, spec.encoding), tokenizer, spec.tokenizer)
-    fingerprint = splits.meta["fingerprint"]
-    if spec.resume_from is not None:
-        check_same_corpus(spec.resume_from["train_state"], fingerprint)
-    tokenizer = splits.tokenizer
+    splits = token_run_data(spec)
+    fingerprint, tokenizer = splits.meta["fingerprint"], splits.tokenizer
     config = build_config(spec, tokenizer.vocab_size)
     model = Stack(config)
     if source is not None:
@@ -123,15 +121,9 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
     optimizer = make_optimizer(model, tc)
     batch_generator = torch.Generator().manual_seed(tc.seed + ctx.rank)
     plateau = Plateau(lr=tc.learning_rate)
-    state: dict[str, Any] = {"step": 0, "tokens_seen": 0, "val_loss": math.nan,
-                             "best_val_loss": math.inf, "train_seconds": 0.0}
+    state = token_run_state(spec.resume_from, optimizer, batch_generator, ctx)
     if spec.resume_from is not None:
-        saved = spec.resume_from["train_state"]
-        optimizer.load_state_dict(spec.resume_from["optimizer"])
-        restore_rng(saved["rng"], batch_generator, rank=ctx.rank, world_size=ctx.world_size)
-        plateau = Plateau(**saved["plateau"])
-        for key in state:
-            state[key] = saved.get(key, state[key])
+        plateau = Plateau(**spec.resume_from["train_state"]["plateau"])
 
     train_batches = BatchSampler(shard(splits.train, ctx), config.block_size, tc.batch_size,
                                  batch_generator, device, split="train")
@@ -155,10 +147,8 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
                     "init_from": spec.init_from_path})
 
     def save() -> None:
-        # Collective: every rank contributes its data-generator state, rank 0 writes.
-        rng = capture_rng(batch_generator)
-        rng["batch_by_rank"] = gather_generator_states(rng["batch"], ctx, device)
-        if not ctx.is_main:
+        rng = gathered_rng(batch_generator, ctx, device)  # collective
+        if rng is None:  # rank 0 writes
             return
         payload = make_checkpoint(
             kind="stack", model_config=config.to_dict(), tokenizer=tokenizer.to_dict(),
@@ -197,7 +187,7 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
 
     stop = StopFlag()
     losses: list[float] = []
-    speed, smoothed = 0.0, math.nan
+    throughput = Throughput()
     start_step = state["step"]
     end_step = run_end(start_step, tc.max_iters)
     model.train()
@@ -219,38 +209,31 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
             optimizer.zero_grad(set_to_none=True)
             step_loss = mean_over_ranks(float(loss.detach()), ctx, device)
             dt = time.perf_counter() - t0
-            if not math.isfinite(step_loss):
-                raise TrainingDivergedError(f"loss became {step_loss} at step {step + 1}; the last "
-                                      "checkpoint is kept. Lower --learning-rate")
-            state["step"] = step + 1
+            check_finite(step_loss, step + 1, "Lower --learning-rate")
+            state["step"] = done = step + 1
             state["tokens_seen"] += tokens_per_step
             state["train_seconds"] += dt
             losses.append(step_loss)
-            rate = tokens_per_step / dt
-            speed = rate if step == start_step or speed == 0.0 else 0.9 * speed + 0.1 * rate
-            smoothed = step_loss if math.isnan(smoothed) else 0.9 * smoothed + 0.1 * step_loss
-            display.step(state["step"], smoothed, speed, None)
-            done = state["step"]
-            if done % tc.log_interval == 0:
+            throughput.update(tokens_per_step, dt, step_loss)
+            speed = throughput.speed
+            display.step(done, throughput.loss, speed, None)
+            due = due_after(done, end_step, tc)
+            if due.log:
                 log.append({"event": "train", "step": done, "tokens": state["tokens_seen"],
                             "loss": step_loss, "lr": lr, "tokens_per_s": speed})
-            last = done == end_step
-            if done % tc.eval_interval == 0 or last:
+            if due.evaluate:
                 evaluate(done, speed)
-            if done % tc.checkpoint_interval == 0 or last:
+            if due.save:
                 save()
-        interrupted = any_rank(stop.requested, ctx, device) and state["step"] < end_step
-        if interrupted:
-            save()
-            display.message(f"interrupted: saved {out} at step {state['step']}", style="yellow")
+        interrupted = save_if_interrupted(stop, state, end_step, ctx, device, save, display, out)
     return RunResult(step=state["step"], val_loss=state["val_loss"],
-                     best_val_loss=state["best_val_loss"], tokens_per_s=speed,
+                     best_val_loss=state["best_val_loss"], tokens_per_s=throughput.speed,
                      train_seconds=state["train_seconds"], interrupted=interrupted, losses=losses,
                      is_main=ctx.is_main)
 
 
 def _sample_text(model: Stack, tokenizer: CharTokenizer, max_new_tokens: int,
                  device: torch.device) -> str:
-    return sample_text(model, tokenizer, max_new_tokens, lambda prompt: generate_stack(
+    return sample_text(model, tokenizer, max_new_tokens, lambda prompt: generate(
         model, tokenizer, prompt, max_new_tokens=max_new_tokens, temperature=0.8, seed=SAMPLE_SEED,
         device=device))

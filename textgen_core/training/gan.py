@@ -22,7 +22,6 @@ from rich.console import Console
 from runtime.word_tokenizer import WordTokenizer
 from textgen_core.data.corpus import resolve_corpus
 from textgen_core.data.sentences import load_sentences
-from textgen_core.errors import TrainingDivergedError
 from textgen_core.models.gan import GAN, GANConfig, draw_noise
 from textgen_core.training.checkpoint import make_checkpoint, remove_stale_temporaries, save_checkpoint
 from textgen_core.training.device import resolve_device, should_compile
@@ -30,7 +29,7 @@ from textgen_core.training.distributed import (
     DistContext,
     any_rank,
     average_gradients,
-    gather_generator_states,
+    gathered_rng,
     mean_over_ranks,
     on_every_rank,
     rank_device,
@@ -44,14 +43,26 @@ from textgen_core.training.gan_losses import (
     generator_loss,
     mle_loss,
 )
-from textgen_core.training.gan_plot import plot_gan_losses
-from textgen_core.training.gan_progress import GANDisplay
-from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_path, read_metrics
+from textgen_core.training.loop import (
+    StopFlag,
+    Throughput,
+    check_finite,
+    due_after,
+    run_end,
+    save_if_interrupted,
+)
+from textgen_core.training.metrics_log import (
+    MetricsLog,
+    metrics_path,
+    plot_gan_losses,
+    plot_path,
+    read_metrics,
+)
+from textgen_core.training.progress import GANDisplay
 from textgen_core.training.resume_checks import guard_optimizer
-from textgen_core.training.rng import capture_rng, restore_rng
+from textgen_core.training.rng import restore_rng
+from textgen_core.training.run_config import RunSpec
 from textgen_core.training.run_rules import check_same_corpus
-from textgen_core.training.run_spec import RunSpec
-from textgen_core.training.stop_flag import StopFlag, run_end
 
 EVAL_SEED = 0
 EVAL_BATCH = 256
@@ -151,10 +162,8 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
         return train_rows[index.to(device)]
 
     def save() -> None:
-        # Collective: every rank contributes its random-stream state, rank 0 writes.
-        rng_state = capture_rng(rng)
-        rng_state["batch_by_rank"] = gather_generator_states(rng_state["batch"], ctx, device)
-        if not ctx.is_main:
+        rng_state = gathered_rng(rng, ctx, device)  # collective
+        if rng_state is None:  # rank 0 writes
             return
         payload = make_checkpoint(
             kind="gan", model_config=config.to_dict(), tokenizer=tokenizer.to_dict(),
@@ -192,7 +201,7 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
         plot_gan_losses(read_metrics(log.path), plot_path(out))
 
     stop = StopFlag()
-    speed = 0.0
+    throughput = Throughput()
     start_step = state["step"]
     end_step = run_end(start_step, tc.max_iters)
     gan.train()
@@ -244,27 +253,25 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
                 critic.requires_grad_(True)
                 sentences = tc.batch_size * (tc.critic_steps + 1)
             dt = time.perf_counter() - t0
-            if not math.isfinite(g_loss) or (phase != "mle" and not math.isfinite(stats["d_loss"])):
-                raise TrainingDivergedError(f"a loss became non-finite at step {step + 1}; the last "
-                                            "checkpoint is kept. Lower --learning-rate / --d-learning-rate")
+            advice = "Lower --learning-rate / --d-learning-rate"
+            check_finite(g_loss, step + 1, advice, "the generator's loss")
+            if phase != "mle":
+                check_finite(stats["d_loss"], step + 1, advice, "the critic's loss")
             state["step"] = done = step + 1
             state["sentences_seen"] += sentences * ctx.world_size
             state["train_seconds"] += dt
-            rate = sentences / dt
-            speed = rate if speed == 0.0 else 0.9 * speed + 0.1 * rate
+            throughput.update(sentences, dt)
+            speed = throughput.speed
             display.step(done, phase, stats["d_loss"], g_loss, stats["wasserstein"], speed)
-            if done % tc.log_interval == 0:
+            due = due_after(done, end_step, tc)
+            if due.log:
                 log.append({"event": "train", "step": done, "phase": phase, "g_loss": g_loss, **stats,
                             "sentences_per_s": speed})
-            last = done == end_step
-            if done % tc.eval_interval == 0 or last:
+            if due.evaluate:
                 evaluate(done, phase)
-            if done % tc.checkpoint_interval == 0 or last:
+            if due.save:
                 save()
-        interrupted = any_rank(stop.requested, ctx, device) and state["step"] < end_step
-        if interrupted:
-            save()
-            display.message(f"interrupted: saved {out} at step {state['step']}", style="yellow")
+        interrupted = save_if_interrupted(stop, state, end_step, ctx, device, save, display, out)
     return GANRunResult(step=state["step"], val_nll=state["val_nll"], wasserstein=state["wasserstein"],
                         sentences_per_s=speed, train_seconds=state["train_seconds"],
                         interrupted=interrupted, is_main=ctx.is_main)

@@ -9,21 +9,16 @@ optimizer, step, RNG and data-generator states).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
-from typing import Any
 
 import torch
 from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
 
-from runtime.tokenizer import CharTokenizer, tokenizer_from_dict
+from runtime.tokenizer import CharTokenizer
 from textgen_core.data.batches import BatchSampler
-from textgen_core.data.corpus import resolve_corpus
 from textgen_core.data.streams import StreamSampler
-from textgen_core.data.token_store import load_token_splits
-from textgen_core.errors import TrainingDivergedError
 from textgen_core.models.gpt import GPT, GPTConfig
 from textgen_core.training.checkpoint import (
     make_checkpoint,
@@ -43,23 +38,29 @@ from textgen_core.training.device import (
 from textgen_core.training.distributed import (
     DistContext,
     any_rank,
-    gather_generator_states,
+    gathered_rng,
     mean_over_ranks,
     on_every_rank,
     rank_device,
     shard,
 )
-from textgen_core.training.eval_sample import SAMPLE_SEED, sample_text
-from textgen_core.training.evaluation import estimate_loss
+from textgen_core.training.evaluation import SAMPLE_SEED, estimate_loss, sample_text
+from textgen_core.training.loop import (
+    StopFlag,
+    Throughput,
+    check_finite,
+    due_after,
+    run_end,
+    save_if_interrupted,
+    token_run_data,
+    token_run_state,
+)
 from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_losses, plot_path, read_metrics
 from textgen_core.training.mfu import device_peak_flops, flops_per_token
 from textgen_core.training.optimizer import make_optimizer
 from textgen_core.training.progress import TrainingDisplay
-from textgen_core.training.rng import capture_rng, restore_rng
-from textgen_core.training.run_rules import check_same_corpus
-from textgen_core.training.run_spec import RunSpec
+from textgen_core.training.run_config import RunSpec
 from textgen_core.training.stateful import StatefulBatches, StatefulForward, estimate_stream_loss
-from textgen_core.training.stop_flag import StopFlag, run_end
 
 
 def train_gpt(
@@ -79,12 +80,8 @@ def _train(
     torch.manual_seed(tc.seed)  # the same initial weights on every rank
 
     source = spec.resume_from or spec.init_from
-    tokenizer = tokenizer_from_dict(source["tokenizer"]) if source else None
-    splits = load_token_splits(resolve_corpus(spec.corpus, spec.encoding), tokenizer, spec.tokenizer)
-    fingerprint = splits.meta["fingerprint"]
-    if spec.resume_from is not None:
-        check_same_corpus(spec.resume_from["train_state"], fingerprint)
-    tokenizer = splits.tokenizer
+    splits = token_run_data(spec)
+    fingerprint, tokenizer = splits.meta["fingerprint"], splits.tokenizer
     config = spec.model_config
     if source is None:
         config = GPTConfig(**{**config.to_dict(), "vocab_size": tokenizer.vocab_size})
@@ -97,14 +94,7 @@ def _train(
     scaler = grad_scaler(device)  # pass-through except CUDA fp16
     batch_generator = torch.Generator().manual_seed(tc.seed + ctx.rank)
 
-    state: dict[str, Any] = {"step": 0, "tokens_seen": 0, "val_loss": math.nan,
-                             "best_val_loss": math.inf, "train_seconds": 0.0}
-    if spec.resume_from is not None:
-        saved = spec.resume_from["train_state"]
-        optimizer.load_state_dict(spec.resume_from["optimizer"])
-        restore_rng(saved["rng"], batch_generator, rank=ctx.rank, world_size=ctx.world_size)
-        for key in state:
-            state[key] = saved.get(key, state[key])
+    state = token_run_state(spec.resume_from, optimizer, batch_generator, ctx)
 
     train_batches = BatchSampler(
         shard(splits.train, ctx), config.block_size, tc.batch_size, batch_generator, device,
@@ -148,10 +138,8 @@ def _train(
                     "init_from": spec.init_from_path})
 
     def save() -> None:
-        # Collective: every rank contributes its data-generator state, rank 0 writes.
-        rng = capture_rng(batch_generator)
-        rng["batch_by_rank"] = gather_generator_states(rng["batch"], ctx, device)
-        if not ctx.is_main:
+        rng = gathered_rng(batch_generator, ctx, device)  # collective
+        if rng is None:  # rank 0 writes
             return
         payload = make_checkpoint(
             kind="gpt",
@@ -194,7 +182,7 @@ def _train(
 
     stop = StopFlag()
     losses: list[float] = []
-    speed, smoothed = 0.0, math.nan
+    throughput = Throughput()
     start_step = state["step"]
     end_step = run_end(start_step, tc.max_iters)
     compiled.train()
@@ -229,37 +217,26 @@ def _train(
             synchronize(device)
             step_loss = mean_over_ranks(step_loss, ctx, device)
             dt = time.perf_counter() - t0
-            if not math.isfinite(step_loss):
-                raise TrainingDivergedError(
-                    f"loss became {step_loss} at step {step + 1}; the last checkpoint is kept. "
-                    "Lower --learning-rate or raise --warmup-iters"
-                )
-            state["step"] = step + 1
+            check_finite(step_loss, step + 1, "Lower --learning-rate or raise --warmup-iters")
+            state["step"] = done = step + 1
             state["tokens_seen"] += tokens_per_step
             state["train_seconds"] += dt
             losses.append(step_loss)
-            # Skip the first steps (warm-up, compilation) in the speed estimate.
-            rate = tokens_per_step / dt
-            speed = rate if step == start_step or speed == 0.0 else 0.9 * speed + 0.1 * rate
-            smoothed = step_loss if math.isnan(smoothed) else 0.9 * smoothed + 0.1 * step_loss
-            mfu = flops_token * speed / peak if peak else None
-            display.step(state["step"], smoothed, speed, mfu)
-            done = state["step"]
-            if done % tc.log_interval == 0:
+            throughput.update(tokens_per_step, dt, step_loss)
+            speed = throughput.speed
+            display.step(done, throughput.loss, speed, flops_token * speed / peak if peak else None)
+            due = due_after(done, end_step, tc)
+            if due.log:
                 log.append({"event": "train", "step": done, "tokens": state["tokens_seen"],
                             "loss": step_loss, "lr": lr, "tokens_per_s": speed})
-            last = done == end_step
-            if done % tc.eval_interval == 0 or last:
+            if due.evaluate:
                 evaluate(done, speed)
-            if done % tc.checkpoint_interval == 0 or last:
+            if due.save:
                 save()
-        interrupted = any_rank(stop.requested, ctx, device) and state["step"] < end_step
-        if interrupted:
-            save()
-            display.message(f"interrupted: saved {out} at step {state['step']}", style="yellow")
+        interrupted = save_if_interrupted(stop, state, end_step, ctx, device, save, display, out)
     return RunResult(
         step=state["step"], val_loss=state["val_loss"], best_val_loss=state["best_val_loss"],
-        tokens_per_s=speed, train_seconds=state["train_seconds"], interrupted=interrupted,
+        tokens_per_s=throughput.speed, train_seconds=state["train_seconds"], interrupted=interrupted,
         losses=losses, is_main=ctx.is_main,
     )
 

@@ -1,37 +1,82 @@
-"""Sample from an exported layer stack with numpy + onnxruntime.
+"""The layer stack in the runtime: its graph's layout and its sampler.
+
+How a layer stack's exported graph is laid out, decided from its layer list alone.
+
+Shared by the exporter, the torch sampler and the runtime (plain Python: no torch, no numpy),
+so all three read the context the same way:
+
+- RNN/LSTM layer i has state inputs `state.{i}.h` (and `state.{i}.c` for an LSTM), (b, H), and
+  outputs `next_state.{i}.h` / `.c`;
+- a stack with position-dependent layers (PositionalEmbedding, attention, Block) is "windowed":
+  sampling re-reads the current window (at most block_size tokens) every step from zero state,
+  as in training;
+- a stack without them is stepped: one token at a time, the RNN/LSTM state carried, with no
+  window limit;
+- the graph's sequence axis is dynamic unless the stack has RNN/LSTM layers, whose time loop
+  is unrolled at export: then it is 1 for stepped stacks and block_size for windowed ones
+  (shorter windows are padded on the right; causal layers make the padding invisible).
+
+Sample from an exported layer stack with numpy + onnxruntime.
 
 The file is held to the same checks as a GPT file (runtime/onnx_file.py: structure scan,
 external data and custom domains refused, textgen header, checksum, operators), with every size
 of its config bounded (runtime/model_limits.py), then to the stack contract
-of runtime/stack_layout.py: `input_ids` [b, s] int64 and one float32 [b, H] input per RNN/LSTM
+above: `input_ids` [b, s] int64 and one float32 [b, H] input per RNN/LSTM
 state part (`state.{i}.h`, `state.{i}.c`); outputs `logits` [b, s, V] and `next_state.{i}.*`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from runtime.contract import INPUT_IDS, LOGITS, state_input_name, state_output_name
 from runtime.decode import decode_batch
-from runtime.generator import start_ids
 from runtime.model_limits import LIMITS, activation_bytes, bounded_size, check_memory
-from runtime.multi_sample import sampled
+from runtime.multi_sample import SequenceSampler
 from runtime.onnx_file import FLOAT, INT64, Port, basic_session_options, check_io, fail, read_textgen_onnx
 from runtime.sampler import SamplingSettings
-from runtime.stack_layout import (
-    RECURRENT_TYPES,
-    decode_window,
-    graph_sequence_length,
-    is_windowed,
-    state_input_names,
-    state_layers,
-    state_output_names,
-)
 
-# the sizes a layer of runtime/stack_layout.py's list may carry (textgen_core/models/stack/spec.py)
+RECURRENT_TYPES = ("RNN", "LSTM")
+WINDOWED_TYPES = ("PositionalEmbedding", "MultiHeadSelfAttention", "Block")
+STATE_PARTS = {"RNN": ("h",), "LSTM": ("h", "c")}
+
+
+def is_windowed(layers: Sequence[dict[str, Any]]) -> bool:
+    return any(layer.get("type") in WINDOWED_TYPES for layer in layers)
+
+
+def state_layers(layers: Sequence[dict[str, Any]]) -> list[tuple[int, str, int]]:
+    """(layer index, type, hidden size) of each RNN/LSTM layer, in order."""
+    return [(i, layer["type"], int(layer["hidden_size"])) for i, layer in enumerate(layers)
+            if layer.get("type") in RECURRENT_TYPES]
+
+
+def state_input_names(layers: Sequence[dict[str, Any]]) -> list[str]:
+    return [state_input_name(i, part) for i, kind, _ in state_layers(layers) for part in STATE_PARTS[kind]]
+
+
+def state_output_names(layers: Sequence[dict[str, Any]]) -> list[str]:
+    return [state_output_name(i, part) for i, kind, _ in state_layers(layers) for part in STATE_PARTS[kind]]
+
+
+def graph_sequence_length(layers: Sequence[dict[str, Any]], block_size: int) -> int | None:
+    """The static length of the graph's sequence axis, or None where it is dynamic."""
+    if not state_layers(layers):
+        return None
+    return block_size if is_windowed(layers) else 1
+
+
+def decode_window(windowed: bool, block_size: int, prompt_len: int, max_new_tokens: int) -> int:
+    """The window the decoding loop slides: the model's for windowed stacks; for stepped ones a
+    window that never fills, since the carried state already holds the whole history."""
+    return block_size if windowed else prompt_len + max_new_tokens + 1
+
+
+# the sizes a layer of runtime/stack.py's list may carry (textgen_core/models/stack/spec.py)
 _LAYER_SIZES = ("vocab_size", "block_size", "n_embd", "n_head", "in_features", "out_features",
                 "hidden_size", "ffn_factor")
 
@@ -83,12 +128,12 @@ class OnnxStack:
                         for _ in range(2 if kind == "LSTM" else 1)]
         self.session = checked.session(basic_session_options(threads))
         self._check_io()
-        self._output_names = ["logits", *state_output_names(self.layers)]
+        self._output_names = [LOGITS, *state_output_names(self.layers)]
 
     def _check_io(self) -> None:
-        inputs = {"input_ids": Port(INT64, 2, {1: self.sequence_length} if self.sequence_length else {},
+        inputs = {INPUT_IDS: Port(INT64, 2, {1: self.sequence_length} if self.sequence_length else {},
                                     fixed=True)}
-        outputs = {"logits": Port(FLOAT, 3, {2: self.vocab_size})}
+        outputs = {LOGITS: Port(FLOAT, 3, {2: self.vocab_size})}
         for name, out_name, hidden in zip(self._state_names, state_output_names(self.layers),
                                           self._hidden, strict=True):
             inputs[name] = Port(FLOAT, 2, {1: hidden})
@@ -100,20 +145,20 @@ class OnnxStack:
 
     def forward(self, ids: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Logits (b, s, V) for `ids` (b, s) after `state`, and the state after the last id."""
-        feed = {"input_ids": np.ascontiguousarray(ids, dtype=np.int64)}
+        feed = {INPUT_IDS: np.ascontiguousarray(ids, dtype=np.int64)}
         feed.update(zip(self._state_names, state, strict=True))
         outputs = self.session.run(self._output_names, feed)
         return outputs[0], outputs[1:]
 
 
-class StackGenerator:
+class StackGenerator(SequenceSampler):
     """`generate(prompt, ...)` for a stack file, with the same API and sampling as the GPT's
     `TextGenerator`."""
 
     def __init__(self, path: str | Path, threads: int | None = None,
                  model: OnnxStack | None = None) -> None:
         # `model`: an opened model with OnnxStack's interface (forward, empty_state, sizes) to
-        # sample instead of opening `path`; export/torchscript_stack.py passes a TorchScript one.
+        # sample instead of opening `path`; export/stack.py passes a TorchScript one.
         self.model = OnnxStack(path, threads=threads) if model is None else model
         self.tokenizer = self.model.tokenizer
         self.block_size = self.model.block_size
@@ -154,27 +199,3 @@ class StackGenerator:
                             else (lambda: self.model.empty_state(batch)),
                             settings=settings, seeds=seeds, max_new_tokens=max_new_tokens)
 
-    def generate(
-        self,
-        prompt: str | list[str],
-        max_new_tokens: int = 200,
-        temperature: float | Sequence[float] = 0.8,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        repetition_penalty: float = 1.0,
-        seed: int | None = None,
-        *,
-        num_samples: int = 1,
-        stop: str | Sequence[str] = (),
-    ) -> Iterator[str] | Iterator[tuple[int, str]]:
-        """As `TextGenerator.generate` (runtime/generator.py): the pieces of one prompt's text,
-        or `(index, piece)` pairs for several sequences; checked here, before the first token."""
-        return sampled(self.token_batches, self.piece_decoder,
-                       lambda prompt: start_ids(self.tokenizer, prompt), prompt,
-                       max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
-                       top_p=top_p, repetition_penalty=repetition_penalty, seed=seed,
-                       num_samples=num_samples, stop=stop)
-
-    def piece_decoder(self) -> Callable[[int], str]:
-        """Token id -> text piece, for one sequence: never half a character or word piece."""
-        return self.tokenizer.piece_decoder()
