@@ -1,7 +1,8 @@
 """Training tokens/s of textgen's step against the nanoGPT-equivalent reference loop
 (benchmarks/nanogpt_reference.py): same shape, batch, batches and device, in one run.
 
-Our step is the trainer's: the preset's model and optimizer (`make_optimizer`), autocast and
+Our step is the trainer's: the preset's model and optimizer (`make_optimizer`), the dtype
+`--dtype auto` chooses (measured on a CPU and cached, textgen_core/training/dtype_choice.py),
 compilation as `--compile auto` decides, clipping, `zero_grad(set_to_none=True)`. The two loops
 run in alternating blocks of steps, so load from other processes on a shared machine falls on
 both alike; the first steps of each (warm-up, compilation) are not timed.
@@ -21,6 +22,8 @@ from textgen_core.data.batches import BatchSampler
 from textgen_core.models.gpt import GPT, GPTConfig
 from textgen_core.training.config import TrainConfig
 from textgen_core.training.device import autocast, should_compile
+from textgen_core.training.dtype_choice import DTYPES
+from textgen_core.training.dtype_choice import choose as choose_dtype
 from textgen_core.training.optimizer import make_optimizer
 from textgen_core.training.presets import PRESETS
 
@@ -39,9 +42,10 @@ def our_step(model_cfg: GPTConfig, train_cfg: TrainConfig, device: torch.device)
     model = GPT(model_cfg).to(device).train()
     optimizer = make_optimizer(model, train_cfg, device)
     forward = torch.compile(model) if should_compile("auto", device) else model
+    compute = DTYPES[choose_dtype(device, model_cfg, train_cfg.batch_size)]
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        with autocast(device, training=True):
+        with autocast(device, dtype=compute):
             _, loss, _ = forward(x, y)
         loss.backward()
         if train_cfg.grad_clip > 0:
@@ -102,7 +106,8 @@ def run_cpu(preset: str = "cpu", rounds: int = 3, block: int = 4) -> list[Row]:
     ref_name = "nanoGPT-style eager loop"
     return [
         Row("training", ref_name, speeds["reference"], "tok/s", note=shape),
-        Row("training", f"textgen step (--preset {preset})", speeds["ours"], "tok/s",
+        Row("training", f"textgen step (--preset {preset}, "
+            f"{choose_dtype(device, model_cfg, train_cfg.batch_size)})", speeds["ours"], "tok/s",
             reference=ref_name, note=shape),
     ]
 

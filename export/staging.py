@@ -4,13 +4,12 @@ parity check passed, so a failed export never leaves a bad file under the final 
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from export.errors import ExportError
 from export.parity import FP32_TOLERANCE, require_parity
-from runtime.atomic_file import describe_os_error, fsync_directory
+from runtime.atomic_file import describe_os_error, publish
 
 
 def file_size(path: Path) -> str:
@@ -28,11 +27,7 @@ def staged(target: Path) -> Iterator[Path]:
     staging = target.with_name(f".{target.name}.exporting")
     try:
         yield staging
-        # The writers (torch.onnx, torch.jit) take a path, so this is atomic_file's last steps.
-        with open(staging, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(staging, target)
-        fsync_directory(target.parent)
+        publish(staging, target)  # the writers (torch.onnx, torch.jit) take a path
     except OSError as exc:
         raise ExportError(f"cannot write {target}: {describe_os_error(exc)}") from None
     finally:

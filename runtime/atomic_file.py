@@ -37,12 +37,24 @@ def atomic_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-        moved = True
-        fsync_directory(path.parent)  # the rename itself survives a power cut
+        moved = _move_into_place(Path(tmp), path)
     finally:
         if not moved:
             Path(tmp).unlink(missing_ok=True)
+
+
+def publish(finished: Path, target: Path) -> None:
+    """Move a file some other writer finished (torch.onnx and torch.jit write to a path) over
+    `target`, as `atomic_file` does: fsynced first, the folder after."""
+    with open(finished, "rb+") as f:
+        os.fsync(f.fileno())
+    _move_into_place(finished, target)
+
+
+def _move_into_place(tmp: Path, path: Path) -> bool:
+    os.replace(tmp, path)
+    fsync_directory(path.parent)  # the rename itself survives a power cut
+    return True
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes) -> None:

@@ -33,7 +33,7 @@ from textgen_core.errors import ConfigError
 from textgen_core.models.gpt import POSITIONS, GPTConfig
 from textgen_core.training import gan_run, gpt_run, stack_run
 from textgen_core.training.cli_outcome import EXIT_INTERRUPTED, exit_code, print_summary
-from textgen_core.training.config import COMPILE_MODES, DEVICES, TrainConfig
+from textgen_core.training.config import COMPILE_MODES, DEVICES, DTYPE_CHOICES, TrainConfig
 from textgen_core.training.flags import flag_list
 from textgen_core.training.gan import train_gan
 from textgen_core.training.gpt import train_gpt
@@ -124,6 +124,10 @@ def _add_field(group: argparse._ArgumentGroup, name: str, default: object) -> No
     elif name == "yoke":
         group.add_argument(flag, dest=name, type=str, default=None, metavar=YOKE_FORMAT,
                            help="narrow block LAYER's feed-forward to HIDDEN units (docs/yoke.md)")
+    elif name == "dtype":
+        group.add_argument(flag, dest=name, choices=DTYPE_CHOICES, default=None,
+                           help="what a GPT training step computes in: auto (default) measures "
+                                "fp32 against bf16 on a CPU, once per machine and shape")
     elif name == "positions":
         group.add_argument(flag, dest=name, choices=POSITIONS, default=None,
                            help="rotary (default; the cache slides without re-reading) or "

@@ -12,6 +12,7 @@ from textgen_core.training.flags import flag, require_int
 DEVICES = ("auto", "cpu", "cuda", "mps")
 COMPILE_MODES = ("auto", "on", "off")
 OPTIMIZERS = ("adamw", "muon")
+DTYPE_CHOICES = ("auto", "fp32", "bf16")
 
 
 @dataclass
@@ -40,11 +41,17 @@ class TrainConfig:
     # (textgen_core/training/muon.py).
     optimizer: str = "adamw"
     muon_lr: float = 0.02
+    # What a training step computes in: "auto" measures fp32 against bf16 on a CPU (the device's
+    # rule elsewhere) and records the choice (textgen_core/training/dtype_choice.py).
+    dtype: str = "auto"
     # False for a resumed run: the rules meant for planning a fresh run (warmup shorter than the
     # run) do not apply to one that continues a saved schedule.
     fresh: InitVar[bool] = True
 
     def __post_init__(self, fresh: bool) -> None:
+        if self.dtype not in DTYPE_CHOICES:
+            raise ConfigError(f"--dtype must be one of {', '.join(DTYPE_CHOICES)}, "
+                              f"got {str(self.dtype)[:40]!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         for name in (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 
@@ -81,9 +82,13 @@ def needs_grad_scaler(device_type: str, dtype: torch.dtype | None) -> bool:
     return device_type == "cuda" and dtype == torch.float16
 
 
-def grad_scaler(device: torch.device) -> torch.amp.GradScaler:
-    """A pass-through scaler (enabled=False) everywhere but CUDA with fp16."""
-    enabled = needs_grad_scaler(device.type, autocast_dtype(device))
+BY_DEVICE: Any = object()  # "the device's rule", for the dtype arguments below
+
+
+def grad_scaler(device: torch.device, dtype: Any = BY_DEVICE) -> torch.amp.GradScaler:
+    """A pass-through scaler (enabled=False) everywhere but CUDA with fp16 (`dtype`: what the
+    steps compute in; by default the device's autocast rule)."""
+    enabled = needs_grad_scaler(device.type, autocast_dtype(device) if dtype is BY_DEVICE else dtype)
     return torch.amp.GradScaler("cuda" if enabled else "cpu", enabled=enabled)
 
 
@@ -108,10 +113,12 @@ def _mps_bf16_supported() -> bool:
 
 
 @contextlib.contextmanager
-def autocast(device: torch.device, training: bool = False) -> Iterator[None]:
-    """Mixed precision for a forward pass: `training_dtype` for training steps (training=True),
-    `autocast_dtype` otherwise."""
-    dtype = training_dtype(device) if training else autocast_dtype(device)
+def autocast(device: torch.device, training: bool = False, dtype: Any = BY_DEVICE) -> Iterator[None]:
+    """Mixed precision for a forward pass: `dtype` when given (None: fp32; a GPT run passes its
+    measured choice, textgen_core/training/dtype_choice.py), else `training_dtype` for training
+    steps (training=True) and `autocast_dtype` otherwise."""
+    if dtype is BY_DEVICE:
+        dtype = training_dtype(device) if training else autocast_dtype(device)
     if dtype is None:
         yield
         return

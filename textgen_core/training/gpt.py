@@ -33,17 +33,19 @@ from textgen_core.training.device import (
     resolve_device,
     should_compile,
     synchronize,
-    training_dtype,
 )
 from textgen_core.training.distributed import (
     DistContext,
     any_rank,
+    broadcast_from_main,
     gathered_rng,
     mean_over_ranks,
     on_every_rank,
     rank_device,
     shard,
 )
+from textgen_core.training.dtype_choice import DTYPES
+from textgen_core.training.dtype_choice import choose as choose_dtype
 from textgen_core.training.evaluation import SAMPLE_SEED, estimate_loss, sample_text
 from textgen_core.training.loop import (
     StopFlag,
@@ -91,7 +93,12 @@ def _train(
         model.load_state_dict(source["model"])
     model.to(device)
     optimizer = make_optimizer(model, tc, device)
-    scaler = grad_scaler(device)  # pass-through except CUDA fp16
+    saved_dtype = spec.resume_from["train_state"].get("compute_dtype") if spec.resume_from else None
+    compute = choose_dtype(device, config, tc.batch_size, requested=tc.dtype, saved=saved_dtype)
+    if ctx.enabled:  # every rank computes as rank 0 measured
+        compute = list(DTYPES)[int(broadcast_from_main(float(list(DTYPES).index(compute)), ctx, device))]
+    compute_dtype = DTYPES[compute]
+    scaler = grad_scaler(device, compute_dtype)  # pass-through except CUDA fp16
     batch_generator = torch.Generator().manual_seed(tc.seed + ctx.rank)
 
     state = token_run_state(spec.resume_from, optimizer, batch_generator, ctx)
@@ -108,7 +115,7 @@ def _train(
         stream = StatefulBatches(StreamSampler(
             shard(splits.train, ctx), config.block_size, tc.batch_size, tc.yoke_windows,
             batch_generator, device, split="train",
-        ), state_size)
+        ), state_size, compute_dtype)
         # Evaluation reads the validation split as streams too: fail now, not at the first eval.
         StreamSampler(splits.val, config.block_size, tc.batch_size, tc.yoke_windows,
                       batch_generator, device, split="validation")
@@ -134,7 +141,7 @@ def _train(
     if spec.resume_from is None:
         log.append({"event": "start", "corpus": spec.corpus, "params": model.num_parameters(),
                     "model_config": config.to_dict(), "train_config": tc.to_dict(),
-                    "device": str(device), "amp": str(training_dtype(device)),
+                    "device": str(device), "amp": str(compute_dtype), "compute_dtype": compute,
                     "init_from": spec.init_from_path})
 
     def save() -> None:
@@ -149,7 +156,7 @@ def _train(
             optimizer_state=optimizer.state_dict(),
             train_state={**state, "rng": rng, "world_size": ctx.world_size,
                          "corpus": spec.corpus, "corpus_fingerprint": fingerprint,
-                         "encoding": spec.encoding,
+                         "encoding": spec.encoding, "compute_dtype": compute,
                          **({"yoke_stream": stream.state_dict()} if stream is not None else {})},
             train_config=tc.to_dict(),
         )
@@ -203,7 +210,7 @@ def _train(
                     loss = stream.loss(compiled, device)
                 else:
                     x, y = train_batches.next()
-                    with autocast(device, training=True):
+                    with autocast(device, dtype=compute_dtype):
                         _, loss, _ = compiled(x, y)
                 loss = loss / tc.gradient_accumulation_steps
                 scaler.scale(loss).backward()

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from textgen_core.data.streams import StreamSampler
 from textgen_core.models.gpt import GPT
-from textgen_core.training.device import autocast
+from textgen_core.training.device import BY_DEVICE, autocast
 
 EVAL_SEED = 1234
 
@@ -46,9 +46,10 @@ def next_state(hidden: Tensor) -> Tensor:
 class StatefulBatches:
     """The training stream of a stateful run: consecutive windows and the state between them."""
 
-    def __init__(self, sampler: StreamSampler, state_size: int) -> None:
+    def __init__(self, sampler: StreamSampler, state_size: int, compute_dtype: Any = BY_DEVICE) -> None:
         self.sampler = sampler
         self.state_size = state_size
+        self.compute_dtype = compute_dtype
         self.state = self._zeros()
 
     def _zeros(self) -> Tensor:
@@ -59,7 +60,7 @@ class StatefulBatches:
         x, y, restarted = self.sampler.next()
         if restarted:
             self.state = self._zeros()
-        with autocast(device, training=True):
+        with autocast(device, training=True, dtype=self.compute_dtype):
             _, loss, hidden = forward(x, self.state, y)
         self.state = next_state(hidden)
         return loss

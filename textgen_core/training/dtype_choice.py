@@ -1,0 +1,134 @@
+"""Which dtype a GPT training step computes in: chosen by measurement on a CPU, cached, recorded.
+
+On CUDA and MPS the rule of textgen_core/training/device.py holds (bf16 where the device has it).
+On a CPU neither choice wins everywhere: bf16 autocast is ~2x faster where the cores multiply
+bf16 natively (AVX512-BF16, AMX) at some shapes and slower at others, and emulated bf16 is slower
+than fp32. So `--dtype auto` (the default) times a few training steps of the run's own shape in
+fp32 and in bf16, in alternating rounds, and takes the faster; the result is cached per CPU,
+torch version, thread count and shape (`training-dtype.json` in the textgen cache), so a run
+measures once. The choice is recorded in the checkpoint (`train_state.compute_dtype`), and
+`--resume` computes the same way whatever the cache now says. `--dtype fp32|bf16` skips the
+measurement. Evaluation always reports fp32 losses on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from runtime.atomic_file import write_atomic
+from runtime.cache_dir import cache_dir
+from textgen_core.errors import CheckpointError
+from textgen_core.models.gpt import GPT, GPTConfig
+from textgen_core.training.device import training_dtype
+
+DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+CHOICES = ("auto", "fp32", "bf16")
+CACHE_NAME = "training-dtype.json"
+ROUNDS = 3  # timed rounds of each dtype, alternating
+STEPS_PER_ROUND = 2
+
+
+def dtype_name(dtype: torch.dtype | None) -> str:
+    return next(name for name, value in DTYPES.items() if value == dtype)
+
+
+def choose(device: torch.device, config: GPTConfig, batch_size: int, *, requested: str = "auto",
+           saved: Any = None) -> str:
+    """The dtype name ("fp32", "bf16" or "fp16") a run's training steps compute in."""
+    if requested != "auto":
+        return requested
+    if saved is not None:
+        if not isinstance(saved, str) or saved not in DTYPES:
+            raise CheckpointError(f"the checkpoint's train_state.compute_dtype is {str(saved)[:40]!r}; "
+                                  f"expected one of {', '.join(DTYPES)}")
+        return saved
+    if device.type != "cpu":
+        return dtype_name(training_dtype(device))
+    key = _cache_key(config, batch_size)
+    cached = _read_cache().get(key)
+    if isinstance(cached, dict) and cached.get("choice") in ("fp32", "bf16"):
+        return cached["choice"]
+    timings = measure(config, batch_size)
+    choice = min(timings, key=timings.__getitem__)
+    _write_cache(key, {"choice": choice, **{f"{k}_ms_per_step": round(v * 1e3, 2)
+                                            for k, v in timings.items()}})
+    return choice
+
+
+def measure(config: GPTConfig, batch_size: int) -> dict[str, float]:
+    """Median seconds of one CPU training step (forward, backward, AdamW) in fp32 and in bf16.
+    The run's random streams are left as they were."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return _measure(config, batch_size)
+
+
+def _measure(config: GPTConfig, batch_size: int) -> dict[str, float]:
+    model = GPT(config).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    x = torch.randint(config.vocab_size, (batch_size, config.block_size))
+
+    def step(dtype: torch.dtype | None) -> None:
+        with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+            _, loss, _ = model(x, x)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    for name in times:  # warm-up: first calls allocate and pick kernels
+        step(DTYPES[name])
+    for r in range(ROUNDS):
+        for name in (list(times) if r % 2 == 0 else list(reversed(times))):
+            t0 = time.perf_counter()
+            for _ in range(STEPS_PER_ROUND):
+                step(DTYPES[name])
+            times[name].append((time.perf_counter() - t0) / STEPS_PER_ROUND)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def cache_path() -> Path:
+    return cache_dir() / CACHE_NAME
+
+
+def _cache_key(config: GPTConfig, batch_size: int) -> str:
+    shape = (f"L{config.n_layer} H{config.n_head} C{config.n_embd} T{config.block_size} "
+             f"V{config.vocab_size} B{batch_size} {config.positions} yoke={config.yoke or '-'}")
+    return f"{_cpu_name()} | torch {torch.__version__} | {torch.get_num_threads()} threads | {shape}"
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.partition(":")[2].strip()[:100]
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _read_cache() -> dict[str, Any]:
+    """The cached choices; a missing, unreadable or malformed file is an empty cache."""
+    try:
+        data = json.loads(cache_path().read_bytes()[:1_000_000])
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_cache(key: str, entry: dict[str, Any]) -> None:
+    data = _read_cache()
+    data[key] = entry
+    try:
+        cache_path().parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(cache_path(), json.dumps(data, indent=1, sort_keys=True).encode())
+    except OSError:
+        pass  # a read-only cache costs a measurement next time, nothing else
