@@ -40,7 +40,7 @@ class StatefulForward(nn.Module):
 def next_state(hidden: Tensor) -> Tensor:
     """The state for the window that follows: the last position's bottleneck activation (B, H),
     cut from the graph (truncated BPTT) and kept in float32 whatever the autocast dtype."""
-    return hidden[:, -1].detach().float()
+    return hidden[:, -1].detach().float().contiguous()  # a copy: not a view of the window
 
 
 class StatefulBatches:
@@ -66,7 +66,7 @@ class StatefulBatches:
         return loss
 
     def state_dict(self) -> dict[str, Any]:
-        return {**self.sampler.state_dict(), "state": self.state.cpu()}
+        return {**self.sampler.state_dict(), "state": self.state.cpu().contiguous()}
 
     def load_state_dict(self, saved: dict[str, Any]) -> None:
         self.sampler.load_state_dict(saved)

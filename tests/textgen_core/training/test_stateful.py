@@ -17,7 +17,7 @@ from textgen_core.training.evaluation import corpus_loss
 from textgen_core.training.gpt import RunSpec, train_gpt
 from textgen_core.training.metrics_log import metrics_path, read_metrics
 from textgen_core.training.progress import TrainingDisplay
-from textgen_core.training.stateful import StatefulBatches, StatefulForward, stream_corpus_loss
+from textgen_core.training.stateful import StatefulBatches, StatefulForward, next_state, stream_corpus_loss
 
 MODEL = GPTConfig(block_size=16, n_layer=2, n_head=2, n_embd=24, yoke="1:8:stateful")
 CPU = torch.device("cpu")
@@ -108,3 +108,13 @@ def test_resume_mid_stream_gives_bit_identical_losses(tiny_corpus_file: Path, tm
     assert train_main(["--resume", "--out", str(copy), "--device", "cpu"]) == 0
     resumed = [r["loss"] for r in read_metrics(metrics_path(copy)) if r["event"] == "train"]
     assert resumed == uninterrupted[4:]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_carried_state_is_a_float32_copy_in_either_compute_dtype(dtype: torch.dtype) -> None:
+    """In fp32 `.float()` is a no-op, so the state was a strided view of the window's
+    activations and the checkpoint that saved it failed its own load check."""
+    hidden = torch.randn(4, 6, 8).to(dtype)
+    state = next_state(hidden)
+    assert state.dtype == torch.float32 and state.is_contiguous()
+    assert state.untyped_storage().data_ptr() != hidden.untyped_storage().data_ptr()
