@@ -94,7 +94,8 @@ def decode_batch(
             first_past = carry(chunk_past, end - begin)
     logits, past = forward([c[-cached:] for c in contexts], first_past)
     for produced in range(1, max_new_tokens + 1):
-        tokens = [sample_next(row_logits, row_settings, rng, context[-cached:])
+        tokens = [sample_next(row_logits, row_settings, rng,
+                              context[-cached:] if row_settings.repetition_penalty != 1.0 else ())
                   for row_logits, row_settings, rng, context
                   in zip(logits, settings, rngs, contexts, strict=True)]
         for context, token in zip(contexts, tokens, strict=True):

@@ -223,24 +223,45 @@ class CacheBuffers:
     """The cache of one sampling run: `length` valid positions, `position` of the next token (it
     exceeds `length` once the cache has rolled). `forward` reads new tokens after them;
     `rolled` and `cleared` change the buffers in place and return them, so the decode loop
-    (runtime/decode.py) can treat this as it treats a `RollingPast`."""
+    (runtime/decode.py) can treat this as it treats a `RollingPast`.
+
+    A call of one token per row (every cached decode step) runs a second binding whose inputs
+    and logits are arrays bound once and written in place: rebinding four inputs and fetching a
+    fresh logits array cost ~0.2 ms of a 1.4 ms token at the sampling bench's shape
+    (docs/performance.md)."""
 
     def __init__(self, session: ort.InferenceSession, shape: GPTShape, batch: int = 1) -> None:
         self._session = session
         self.capacity = shape.block_size
         size = (batch, shape.n_head, shape.block_size, shape.head_size)
         self.buffers = [np.zeros(size, np.float32) for _ in range(2 * shape.n_layer)]
+        cache = [ort.OrtValue.ortvalue_from_numpy(buffer) for buffer in self.buffers]  # shared
         self._binding = session.io_binding()
         self._binding.bind_output(LOGITS)  # first, so it is output 0
-        for index, buffer in enumerate(self.buffers):
-            layer, part = divmod(index, 2)
-            name = ("key", "value")[part]
-            value = ort.OrtValue.ortvalue_from_numpy(buffer)  # shares the numpy memory
-            self._binding.bind_ortvalue_input(past_name(layer, name), value)
-            self._binding.bind_ortvalue_output(present_name(layer, name), value)
+        self._bind_cache(self._binding, cache)
         self._bound: dict[str, np.ndarray] = {}
+        self._step_inputs = {INPUT_IDS: np.zeros((batch, 1), np.int64),
+                             POSITION_IDS: np.zeros((batch, 1), np.int64),
+                             SEQLENS_K: np.zeros(batch, np.int32),
+                             TOTAL_SEQUENCE_LENGTH: np.zeros((), np.int32)}
+        self._step_logits = np.zeros((batch, 1, shape.vocab_size), np.float32)
+        self._step = session.io_binding()
+        for name, array in self._step_inputs.items():
+            self._step.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(array))
+        self._step.bind_ortvalue_output(LOGITS, ort.OrtValue.ortvalue_from_numpy(self._step_logits))
+        self._bind_cache(self._step, cache)
         self.length = 0
         self.position = 0
+
+    @staticmethod
+    def _bind_cache(binding: ort.IOBinding, cache: list[ort.OrtValue]) -> ort.IOBinding:
+        """Every past input and its present output bound to the same buffer: extended in place."""
+        for index, value in enumerate(cache):
+            layer, part = divmod(index, 2)
+            name = ("key", "value")[part]
+            binding.bind_ortvalue_input(past_name(layer, name), value)
+            binding.bind_ortvalue_output(present_name(layer, name), value)
+        return binding
 
     def forward(self, ids: np.ndarray) -> np.ndarray:
         """Logits (b, s, V) of `ids` (b, s) read after the valid positions, which then include
@@ -260,6 +281,22 @@ class CacheBuffers:
         self.length += count
         self.position += count
         return self._binding.get_outputs()[0].numpy()
+
+    def step(self, tokens: Sequence[int]) -> np.ndarray:
+        """`forward` of one token per row, the last logits (b, V): a view of the bound array,
+        valid until the next call. Every cached decode step is one."""
+        if self.length + 1 > self.capacity:
+            raise ValueError(f"{self.length} cached positions fill the {self.capacity} the "
+                             "buffers hold")
+        inputs = self._step_inputs
+        inputs[INPUT_IDS][:, 0] = tokens
+        inputs[POSITION_IDS].fill(self.position)
+        inputs[SEQLENS_K].fill(self.length)  # valid positions after the call, minus one
+        inputs[TOTAL_SEQUENCE_LENGTH].fill(self.length + 1)
+        self._session.run_with_iobinding(self._step)
+        self.length += 1
+        self.position += 1
+        return self._step_logits[:, 0]
 
     def rolled(self, drop: int) -> CacheBuffers:
         """Without the `drop` oldest positions; the next position is unchanged."""
@@ -299,6 +336,8 @@ class TextGenerator(SequenceSampler):
     @staticmethod
     def _forward_buffered(windows: list[list[int]], cache: CacheBuffers
                           ) -> tuple[np.ndarray, CacheBuffers]:
+        if len(windows[0]) == 1:  # a cached step: the decode loop samples before the next call
+            return cache.step([window[0] for window in windows]), cache
         return cache.forward(np.asarray(windows, dtype=np.int64))[:, -1], cache
 
     def _forward_stateful(self, windows: list[list[int]], past: list[np.ndarray], state: np.ndarray

@@ -196,12 +196,25 @@ def sampled(token_batches: TokenBatches, piece_decoder: PieceDecoder,
     if not all(isinstance(p, str) for p in prompt_list):
         raise SamplingError("prompts must be a str or a list of str")
     stops = check_stops(stop)
-    _, groups = prepare(start_ids, prompt_list, temperatures, settings, num_samples, seed)
+    samples, groups = prepare(start_ids, prompt_list, temperatures, settings, num_samples, seed)
+    one_stream = single and num_samples == 1 and not several_temperatures
+    if one_stream and not stops:  # chat's and the bench's case: no filter, no events between
+        return _pieces(token_batches(groups[0][0], [settings], [samples[0].seed],
+                                     max_new_tokens), piece_decoder())
     stream = events(token_batches, piece_decoder, groups, settings, max_new_tokens, stops)
     pairs = ((e.index, e.piece) for e in stream if not e.end)
-    if single and num_samples == 1 and not several_temperatures:
+    if one_stream:
         return (piece for _, piece in pairs)
     return pairs
+
+
+def _pieces(rows: Iterator[list[int]], decoder: Callable[[int], str]) -> Iterator[str]:
+    """The non-empty text pieces of a one-sequence run: what `events` yields for it without
+    stop texts."""
+    for tokens in rows:
+        piece = decoder(tokens[0])
+        if piece:
+            yield piece
 
 
 class SequenceSampler:

@@ -59,7 +59,16 @@ def sample_next(
     previous_ids: Iterable[int] = (),
 ) -> int:
     """One token id in [0, len(logits)) drawn from `logits` (1-d) under `settings`."""
-    scores = np.asarray(logits, dtype=np.float64).copy()
+    logits = np.asarray(logits)
+    if settings.temperature < GREEDY_BELOW and settings.repetition_penalty == 1.0 and logits.size:
+        # Greedy without a penalty, the decode loop's hot case, without the float64 copy:
+        # argmax finds the first +inf, or the first largest finite logit, exactly as below; it
+        # stops at a NaN, which the rules below count as -inf.
+        index = int(logits.argmax())
+        value = logits[index]
+        if value == value:  # not NaN
+            return index
+    scores = logits.astype(np.float64)  # a copy
     scores[np.isnan(scores)] = -np.inf
     if settings.repetition_penalty != 1.0:
         seen = np.unique(np.fromiter(previous_ids, dtype=np.int64))

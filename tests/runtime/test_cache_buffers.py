@@ -26,7 +26,8 @@ def generator(exported_tiny: dict[str, Path]) -> runtime.TextGenerator:
 
 def test_buffers_read_and_roll_as_the_plain_interface(generator) -> None:
     """Prefill, steps to a full window, a roll and more steps: the logits of the buffers and of
-    past-in/present-out calls (a RollingPast) agree at every call."""
+    past-in/present-out calls (a RollingPast) agree at every call. Single tokens go through
+    `step`, the decode loop's pre-bound call, as when sampling."""
     model = generator.model
     assert model.shape.cache_buffers
     block = model.shape.block_size
@@ -36,7 +37,7 @@ def test_buffers_read_and_roll_as_the_plain_interface(generator) -> None:
 
     def both(tokens: list[int]) -> None:
         nonlocal plain
-        got = cache.forward(np.asarray([tokens]))
+        got = cache.step(tokens)[:, None] if len(tokens) == 1 else cache.forward(np.asarray([tokens]))
         expected, present = model.forward(np.asarray([tokens]), plain.cache, plain.position)
         plain = RollingPast(present, plain.position + len(tokens))
         np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
@@ -58,6 +59,26 @@ def test_buffers_refuse_more_positions_than_they_hold(generator) -> None:
     cache.forward(np.zeros((1, generator.block_size), np.int64))
     with pytest.raises(ValueError, match="exceed"):
         cache.forward(np.zeros((1, 1), np.int64))
+    with pytest.raises(ValueError, match="fill"):
+        cache.step([0])
+
+
+def test_a_step_of_several_rows_reads_each_row_as_a_call_would(generator) -> None:
+    """`step` of a batch (different tokens per row) gives every row the logits a one-token
+    `forward` gives it, and the bound logits are a fresh answer at every step."""
+    model = generator.model
+    ids = generator.tokenizer.encode("To be, or not to be")
+    stepped, called = model.cache_buffers(3), model.cache_buffers(3)
+    stepped.forward(np.asarray([ids] * 3))
+    called.forward(np.asarray([ids] * 3))
+    previous = None
+    for tokens in ([1, 2, 3], [4, 4, 0], [2, 1, 5]):
+        got = stepped.step(tokens).copy()
+        expected = called.forward(np.asarray(tokens)[:, None])[:, -1]
+        np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+        assert previous is None or not np.array_equal(got, previous)
+        previous = got
+    assert stepped.length == called.length == len(ids) + 3
 
 
 def test_a_rotary_file_without_the_buffer_inputs_still_samples_like_torch(

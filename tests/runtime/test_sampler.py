@@ -45,6 +45,17 @@ def test_repetition_penalty_lowers_repeated_tokens() -> None:
     assert penalised < plain / 2
 
 
+def test_greedy_follows_the_same_rules_for_nan_and_inf() -> None:
+    """Greedy without a penalty takes a shorter path (no float64 copy); the edge rules hold."""
+    assert draw(np.array([np.nan, 1.0, 3.0, 3.0], np.float32), temperature=0) == 2
+    assert draw(np.array([2.0, np.inf, np.nan, np.inf], np.float32), temperature=0) == 1
+    assert draw(np.array([np.nan, np.nan], np.float32), temperature=0) == 0
+    assert draw(np.array([-np.inf, -np.inf, -np.inf], np.float32), temperature=0) == 0
+    assert draw(np.array([-np.inf, 5.0, np.nan], np.float32), temperature=0) == 1
+    # with a penalty the full path runs: token 1 is penalised below token 0
+    assert draw(np.array([1.0, 1.5]), temperature=0, previous=(1,), repetition_penalty=2.0) == 0
+
+
 def test_nan_and_inf_logits_have_defined_results() -> None:
     assert draw(np.array([np.nan, 1.0, np.nan]), temperature=1.0) == 1
     assert draw(np.array([0.0, np.inf, 5.0]), temperature=0.7) == 1
