@@ -42,6 +42,15 @@ def dtype_name(dtype: torch.dtype | None) -> str:
 def choose(device: torch.device, config: GPTConfig, batch_size: int, *, requested: str = "auto",
            saved: Any = None) -> str:
     """The dtype name ("fp32", "bf16" or "fp16") a run's training steps compute in."""
+    decided = decided_without_measuring(device, config, batch_size, requested=requested, saved=saved)
+    return decided if decided is not None else measured_choice(config, batch_size)
+
+
+def decided_without_measuring(device: torch.device, config: GPTConfig, batch_size: int, *,
+                              requested: str = "auto", saved: Any = None) -> str | None:
+    """`choose`'s answer where it needs no measurement (a requested or saved dtype, a GPU, a
+    cached result), else None. A distributed run asks this on every rank and measures on rank 0
+    alone, so that the ranks do not time their steps against each other."""
     if requested != "auto":
         return requested
     if saved is not None:
@@ -51,14 +60,19 @@ def choose(device: torch.device, config: GPTConfig, batch_size: int, *, requeste
         return saved
     if device.type != "cpu":
         return dtype_name(training_dtype(device))
-    key = _cache_key(config, batch_size)
-    cached = _read_cache().get(key)
+    cached = _read_cache().get(_cache_key(config, batch_size))
     if isinstance(cached, dict) and cached.get("choice") in ("fp32", "bf16"):
         return cached["choice"]
+    return None
+
+
+def measured_choice(config: GPTConfig, batch_size: int) -> str:
+    """The faster of fp32 and bf16 for this CPU training step, measured now and cached."""
     timings = measure(config, batch_size)
     choice = min(timings, key=timings.__getitem__)
-    _write_cache(key, {"choice": choice, **{f"{k}_ms_per_step": round(v * 1e3, 2)
-                                            for k, v in timings.items()}})
+    _write_cache(_cache_key(config, batch_size),
+                 {"choice": choice, **{f"{k}_ms_per_step": round(v * 1e3, 2)
+                                       for k, v in timings.items()}})
     return choice
 
 

@@ -44,8 +44,7 @@ from textgen_core.training.distributed import (
     rank_device,
     shard,
 )
-from textgen_core.training.dtype_choice import DTYPES
-from textgen_core.training.dtype_choice import choose as choose_dtype
+from textgen_core.training.dtype_choice import DTYPES, decided_without_measuring, measured_choice
 from textgen_core.training.evaluation import SAMPLE_SEED, estimate_loss, sample_text
 from textgen_core.training.loop import (
     StopFlag,
@@ -94,8 +93,11 @@ def _train(
     model.to(device)
     optimizer = make_optimizer(model, tc, device)
     saved_dtype = spec.resume_from["train_state"].get("compute_dtype") if spec.resume_from else None
-    compute = choose_dtype(device, config, tc.batch_size, requested=tc.dtype, saved=saved_dtype)
-    if ctx.enabled:  # every rank computes as rank 0 measured
+    compute = decided_without_measuring(device, config, tc.batch_size, requested=tc.dtype,
+                                        saved=saved_dtype)
+    if compute is None:  # measured by rank 0 alone: ranks timing at once would slow each other
+        compute = measured_choice(config, tc.batch_size) if ctx.is_main else "fp32"
+    if ctx.enabled:  # every rank computes as rank 0 chose (a cache another rank just wrote aside)
         compute = list(DTYPES)[int(broadcast_from_main(float(list(DTYPES).index(compute)), ctx, device))]
     compute_dtype = DTYPES[compute]
     scaler = grad_scaler(device, compute_dtype)  # pass-through except CUDA fp16

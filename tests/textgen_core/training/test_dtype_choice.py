@@ -56,6 +56,18 @@ def test_saved_and_requested_dtypes_need_no_measurement(own_cache: Path,
         dtype_choice.choose(CPU, TINY, 4, saved={"a": 1})
 
 
+def test_what_a_second_rank_asks_never_measures(own_cache: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # A distributed run's rank 1 asks this and waits for rank 0's measurement (training/gpt.py).
+    calls = fake_timings(monkeypatch, fp32=0.2, bf16=0.1)
+    assert dtype_choice.decided_without_measuring(CPU, TINY, 4) is None
+    assert dtype_choice.decided_without_measuring(CPU, TINY, 4, requested="fp32") == "fp32"
+    assert calls == [] and not own_cache.exists()
+    assert dtype_choice.measured_choice(TINY, 4) == "bf16"  # rank 0
+    assert dtype_choice.decided_without_measuring(CPU, TINY, 4) == "bf16"  # now cached
+    assert calls == [4]
+
+
 @pytest.mark.parametrize("content", [b"\xff\xfe not json", b"[1, 2]", b'{"k": 3}'])
 def test_a_damaged_cache_is_measured_again(own_cache: Path, monkeypatch: pytest.MonkeyPatch,
                                            content: bytes) -> None:
