@@ -42,11 +42,11 @@ PRESENT_FORMAT = "present.%d.{}"
 
 
 def past_name(layer: int, part: str) -> str:
-    return f"past_key_values.{layer}.{part}"
+    return PAST_FORMAT.format(part) % layer
 
 
 def present_name(layer: int, part: str) -> str:
-    return f"present.{layer}.{part}"
+    return PRESENT_FORMAT.format(part) % layer
 
 
 def past_names(n_layer: int) -> list[str]:
