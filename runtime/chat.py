@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
     parser.add_argument("--markup", metavar="CORPUS",
                         help="colour passages of each reply copied verbatim from CORPUS (a .txt "
-                             "file, a folder, shakespeare or gutenberg:IDS once downloaded)")
+                             "file, a folder, shakespeare, fortunes or gutenberg:IDS once downloaded)")
     parser.add_argument("--min-run", type=int, default=DEFAULT_MIN_RUN, metavar="N",
                         help="shortest copied passage --markup colours (default %(default)s)")
     parser.add_argument("--trust-torchscript", action="store_true",

@@ -3,6 +3,7 @@
 The chat (`--markup CORPUS`) must stay torch-free, so it reads corpora directly:
 - a .txt file, or a folder of .txt files (recursive, sorted, as training reads them);
 - `shakespeare`: the text training cached (`<cache>/corpora/shakespeare.txt`);
+- `fortunes`: the system's fortune files, as training finds them (runtime/fortune_files.py);
 - `gutenberg:ID,...`: the cleaned books training cached (`<cache>/gutenberg/books/pg{ID}.txt`).
 Nothing is downloaded here: `python -m textgen_core.markup` or a training run fetches corpora.
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from runtime.cache_dir import cache_dir
 from runtime.errors import MarkupError
+from runtime.fortune_files import INSTALL_HINT, find_fortune_files, fortunes_dir
 from runtime.markup.copy_index import CopyIndex
 
 GUTENBERG_PREFIX = "gutenberg:"
@@ -48,6 +50,12 @@ def corpus_files(spec: str) -> tuple[list[Path], list[str]]:
             raise MarkupError("--markup shakespeare: the corpus is not cached yet; train on it once "
                               "(python -m textgen_core.train) or give a .txt file")
         return [path], [path.name]
+    if spec == "fortunes":
+        folder = fortunes_dir()
+        found = find_fortune_files(folder)
+        if not found:
+            raise MarkupError(f"--markup fortunes: no fortune files at {folder}; {INSTALL_HINT}")
+        return list(found), [path.name for path in found]
     if spec.startswith(GUTENBERG_PREFIX):
         files = []
         for part in spec[len(GUTENBERG_PREFIX):].split(","):
@@ -66,7 +74,7 @@ def corpus_files(spec: str) -> tuple[list[Path], list[str]]:
     if path.is_file():
         return [path], [source_label(path)]
     raise MarkupError(f"markup corpus not found: {spec} (give a .txt file, a folder of .txt files, "
-                      "shakespeare, or gutenberg:IDS already downloaded)")
+                      "shakespeare, fortunes, or gutenberg:IDS already downloaded)")
 
 
 def load_index(spec: str) -> CopyIndex:
