@@ -44,6 +44,7 @@ from runtime.terminal_text import print_error, sanitize
 from runtime.tokenizer import start_ids
 from runtime.torchscript_trust import open_trusted
 
+DEFAULT_MAX_NEW_TOKENS = 300  # per reply; None in the parsed flags, since a GAN refuses one
 # --temperature when none is given; it is left None in the parsed flags, since a GAN refuses one
 DEFAULT_TEMPERATURE = SamplingSettings().temperature
 
@@ -94,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=int, default=None, help="keep the k likeliest tokens")
     parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling, in (0, 1]")
     parser.add_argument("--repetition-penalty", type=float, default=1.0, help="1 = off")
-    parser.add_argument("--max-new-tokens", type=int, default=300)
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help=f"tokens per reply (default {DEFAULT_MAX_NEW_TOKENS})")
     parser.add_argument("--seed", type=int, default=None, help="same seed, same text")
     parser.add_argument("--num-samples", type=int, default=None, metavar="N",
                         help="with --prompt: N samples of each prompt and temperature, sampled as "
@@ -297,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
         temperatures = [DEFAULT_TEMPERATURE] if args.temperature is None else args.temperature
         session = Session(
             SamplingSettings(temperatures[0], args.top_k, args.top_p, args.repetition_penalty),
-            validate_max_new_tokens(args.max_new_tokens), validate_seed(args.seed),
+            validate_max_new_tokens(DEFAULT_MAX_NEW_TOKENS if args.max_new_tokens is None
+                                    else args.max_new_tokens), validate_seed(args.seed),
         )
         if args.threads is not None and args.threads < 1:
             raise SamplingError(f"--threads must be a positive integer, got {args.threads}")

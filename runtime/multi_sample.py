@@ -401,8 +401,11 @@ def narrow_for_gan(args: Any) -> None:
     """Before a GAN front end reads the parsed flags: refuse the options only text samplers
     take, and turn `--temperature` back into one value (or None) as the GAN's checks expect."""
     for flag, given in (("--prompt-file", args.prompt_file), ("--output", args.output),
-                        ("--stop", args.stop)):
-        if given:
+                        ("--stop", args.stop),
+                        ("--max-new-tokens", getattr(args, "max_new_tokens", None) is not None),
+                        ("--repetition-penalty", getattr(args, "repetition_penalty", 1.0) != 1.0),
+                        ("--markup", getattr(args, "markup", None) is not None)):
+        if given:  # a GAN draws whole sentences of its trained length from noise
             raise SamplingError(f"{flag} is for GPT and stack models; a GAN writes sentences "
                                 "with --num-samples N")
     if args.temperature is not None and len(args.temperature) > 1:

@@ -39,6 +39,7 @@ from textgen_core.training.config import DEVICES
 from textgen_core.training.device import resolve_device
 
 DEFAULT_TEMPERATURE = SamplingSettings().temperature  # --temperature stays None: a GAN takes none
+DEFAULT_MAX_NEW_TOKENS = 500  # nanoGPT sample.py's; None in the flags, as a GAN takes none
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="text to continue (default: a new line); stdout holds the prompt, then the "
                              "continuation "
                              "(runtime.chat --prompt prints the continuation only)")
-    parser.add_argument("--max-new-tokens", type=int, default=500)
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help=f"tokens to generate (default {DEFAULT_MAX_NEW_TOKENS}; a GAN takes none)")
     parser.add_argument("--temperature", type=float, nargs="+", default=None,
                         help=f"0 = greedy (default {DEFAULT_TEMPERATURE}; a GAN takes none); "
                              "several values: each prompt sampled at each")
@@ -91,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         temperatures = [DEFAULT_TEMPERATURE] if args.temperature is None else args.temperature
         settings = SamplingSettings(temperatures[0], args.top_k, args.top_p,
                                     args.repetition_penalty)
-        validate_max_new_tokens(args.max_new_tokens)
+        max_new_tokens = validate_max_new_tokens(
+            DEFAULT_MAX_NEW_TOKENS if args.max_new_tokens is None else args.max_new_tokens)
         prompts = prompts_of(args, "")
         assert prompts is not None  # the default prompt is the empty one
         num_samples = validate_num_samples(1 if args.num_samples is None else args.num_samples)
@@ -102,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                               lambda text: start_ids(tokenizer, text), sys.stdout,
                               prompts=prompts, temperatures=temperatures, settings=settings,
                               num_samples=num_samples, seed=args.seed,
-                              max_new_tokens=args.max_new_tokens, stops=stops_of(args),
+                              max_new_tokens=max_new_tokens, stops=stops_of(args),
                               show_prompt=True, output=args.output, model=args.checkpoint)
         if args.html:
             _write_markup(args, payload.get("train_state") or {}, texts[0])

@@ -85,6 +85,14 @@ def test_a_gan_refuses_the_text_samplers_options_in_one_line() -> None:
     args.temperature = [0.5]
     narrow_for_gan(args)
     assert args.temperature == 0.5
+    # A GAN draws whole sentences of its trained length: a length or penalty would be ignored.
+    for flag, value in (("max_new_tokens", 20), ("repetition_penalty", 1.3), ("markup", "shakespeare")):
+        given = argparse.Namespace(prompt_file=None, output=None, stop=[], temperature=None,
+                                   **{flag: value})
+        with pytest.raises(SamplingError, match=f"--{flag.replace('_', '-')} is for GPT and stack"):
+            narrow_for_gan(given)
+    narrow_for_gan(argparse.Namespace(prompt_file=None, output=None, stop=[], temperature=None,
+                                      max_new_tokens=None, repetition_penalty=1.0, markup=None))
 
 
 # --- GPT: batched = alone, runtime = torch ---
