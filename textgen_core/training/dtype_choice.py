@@ -6,8 +6,9 @@ bf16 natively (AVX512-BF16, AMX) at some shapes and slower at others, and emulat
 than fp32. So `--dtype auto` (the default) times a few training steps of the run's own shape in
 fp32 and in bf16, in alternating rounds, and takes the faster; the result is cached per CPU,
 torch version, thread count and shape (`training-dtype.json` in the textgen cache), so a run
-measures once. The choice is recorded in the checkpoint (`train_state.compute_dtype`), and
-`--resume` computes the same way whatever the cache now says. `--dtype fp32|bf16` skips the
+measures once. The choice is recorded in the checkpoint (`train_state.compute_dtype`, with
+`compute_device` the device type), and `--resume` on the same kind of device computes the same
+way whatever the cache now says. `--dtype fp32|bf16` skips the
 measurement. Evaluation always reports fp32 losses on a CPU.
 """
 
@@ -40,24 +41,33 @@ def dtype_name(dtype: torch.dtype | None) -> str:
 
 
 def choose(device: torch.device, config: GPTConfig, batch_size: int, *, requested: str = "auto",
-           saved: Any = None) -> str:
-    """The dtype name ("fp32", "bf16" or "fp16") a run's training steps compute in."""
-    decided = decided_without_measuring(device, config, batch_size, requested=requested, saved=saved)
+           saved: Any = None, saved_device: Any = None) -> str:
+    """The dtype name ("fp32", "bf16" or "fp16") a run's training steps compute in. `saved` and
+    `saved_device` are a resumed checkpoint's `compute_dtype` and `compute_device`."""
+    decided = decided_without_measuring(device, config, batch_size, requested=requested,
+                                        saved=saved, saved_device=saved_device)
     return decided if decided is not None else measured_choice(config, batch_size)
 
 
 def decided_without_measuring(device: torch.device, config: GPTConfig, batch_size: int, *,
-                              requested: str = "auto", saved: Any = None) -> str | None:
-    """`choose`'s answer where it needs no measurement (a requested or saved dtype, a GPU, a
-    cached result), else None. A distributed run asks this on every rank and measures on rank 0
-    alone, so that the ranks do not time their steps against each other."""
+                              requested: str = "auto", saved: Any = None,
+                              saved_device: Any = None) -> str | None:
+    """`choose`'s answer where it needs no measurement (a requested dtype, one saved on this
+    kind of device, a GPU, a cached result), else None. A distributed run asks this on every
+    rank and measures on rank 0 alone, so that the ranks do not time their steps against each
+    other. A dtype saved on another kind of device (a CPU run resumed on a GPU) is chosen anew:
+    what was faster there says nothing here, and fp16 is for CUDA only."""
     if requested != "auto":
         return requested
     if saved is not None:
         if not isinstance(saved, str) or saved not in DTYPES:
             raise CheckpointError(f"the checkpoint's train_state.compute_dtype is {str(saved)[:40]!r}; "
                                   f"expected one of {', '.join(DTYPES)}")
-        return saved
+        if saved_device is not None and not isinstance(saved_device, str):
+            raise CheckpointError("the checkpoint's train_state.compute_device is "
+                                  f"{str(saved_device)[:40]!r}; expected a device type such as 'cpu'")
+        if saved_device in (None, device.type):  # None: written before the device was recorded
+            return saved
     if device.type != "cpu":
         return dtype_name(training_dtype(device))
     cached = _read_cache().get(_cache_key(config, batch_size))

@@ -92,9 +92,10 @@ def _train(
         model.load_state_dict(source["model"])
     model.to(device)
     optimizer = make_optimizer(model, tc, device)
-    saved_dtype = spec.resume_from["train_state"].get("compute_dtype") if spec.resume_from else None
+    saved = spec.resume_from["train_state"] if spec.resume_from else {}
     compute = decided_without_measuring(device, config, tc.batch_size, requested=tc.dtype,
-                                        saved=saved_dtype)
+                                        saved=saved.get("compute_dtype"),
+                                        saved_device=saved.get("compute_device"))
     if compute is None:  # measured by rank 0 alone: ranks timing at once would slow each other
         compute = measured_choice(config, tc.batch_size) if ctx.is_main else "fp32"
     if ctx.enabled:  # every rank computes as rank 0 chose (a cache another rank just wrote aside)
@@ -159,6 +160,7 @@ def _train(
             train_state={**state, "rng": rng, "world_size": ctx.world_size,
                          "corpus": spec.corpus, "corpus_fingerprint": fingerprint,
                          "encoding": spec.encoding, "compute_dtype": compute,
+                         "compute_device": device.type,
                          **({"yoke_stream": stream.state_dict()} if stream is not None else {})},
             train_config=tc.to_dict(),
         )

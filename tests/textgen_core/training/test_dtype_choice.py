@@ -56,6 +56,18 @@ def test_saved_and_requested_dtypes_need_no_measurement(own_cache: Path,
         dtype_choice.choose(CPU, TINY, 4, saved={"a": 1})
 
 
+def test_a_dtype_saved_on_another_kind_of_device_is_chosen_again(
+        own_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = fake_timings(monkeypatch, fp32=0.1, bf16=0.2)
+    assert dtype_choice.choose(CPU, TINY, 4, saved="bf16", saved_device="cpu") == "bf16"
+    assert dtype_choice.choose(CPU, TINY, 4, saved="bf16") == "bf16"  # an older checkpoint
+    assert calls == []
+    assert dtype_choice.choose(CPU, TINY, 4, saved="fp16", saved_device="cuda") == "fp32"
+    assert calls == [4]
+    with pytest.raises(CheckpointError, match="compute_device"):
+        dtype_choice.choose(CPU, TINY, 4, saved="fp32", saved_device=["cpu"])
+
+
 def test_what_a_second_rank_asks_never_measures(own_cache: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     # A distributed run's rank 1 asks this and waits for rank 0's measurement (training/gpt.py).
@@ -95,6 +107,7 @@ def test_resume_computes_as_the_checkpoint_says(own_cache: Path, tiny_corpus_fil
             "--sample-tokens", "0", "--block-size", "16"]
     assert train_main(args) == 0
     assert load_checkpoint(out, kind="gpt")["train_state"]["compute_dtype"] == "bf16"
+    assert load_checkpoint(out, kind="gpt")["train_state"]["compute_device"] == "cpu"
     fake_timings(monkeypatch, fp32=0.1, bf16=0.3)  # the machine now measures the other way
     own_cache.unlink()
     assert train_main(["--corpus", str(tiny_corpus_file), "--out", str(out), "--resume",
