@@ -1,7 +1,8 @@
 """Assemble a run's settings, for every family: preset < config file < command-line flags.
 
-What a GPT or GAN run needs before it starts, whichever model family it trains
-(`RunSpec[GPTConfig, TrainConfig]`, `RunSpec[GANConfig, GANTrainConfig]`).
+What a run needs before it starts, whichever model family it trains
+(`RunSpec[GPTConfig, TrainConfig]`, `RunSpec[GANConfig, GANTrainConfig]`,
+`RunSpec[StackModelRequest | None, StackTrainConfig]`).
 """
 
 from __future__ import annotations

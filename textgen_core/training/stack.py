@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,7 +24,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from runtime.tokenizer import CharTokenizer
 from textgen_core.data.batches import BatchSampler
-from textgen_core.data.tokenizers import TokenizerSpec
 from textgen_core.models.stack.model import Stack
 from textgen_core.models.stack.spec import LayersFile, StackConfig
 from textgen_core.sampling import generate
@@ -56,25 +54,21 @@ from textgen_core.training.loop import (
 from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_losses, plot_path, read_metrics
 from textgen_core.training.progress import TrainingDisplay
 from textgen_core.training.resume_checks import guard_optimizer
+from textgen_core.training.run_config import RunSpec
 from textgen_core.training.stack_config import Plateau, StackTrainConfig, lr_for_step
 
 
-@dataclass
-class StackRunSpec:
-    """Everything a stack run needs; `resume_from`/`init_from` are loaded checkpoint dicts."""
+@dataclass(frozen=True)
+class StackModelRequest:
+    """A fresh stack run's model: its layers file and the block_size, n_embd, n_head and
+    dropout settings (preset < layers file < flags). Resuming and fine-tuning take the
+    checkpoint's model instead, and give None."""
 
-    train_config: StackTrainConfig
-    corpus: str
-    out: Path
-    layers: LayersFile | None = None  # a fresh run's layers file
-    model_settings: dict[str, Any] | None = None  # block_size, n_embd, n_head, dropout
-    encoding: str | None = None
-    device: str = "auto"
-    compile: str = "auto"
-    resume_from: dict[str, Any] | None = None
-    init_from: dict[str, Any] | None = None
-    init_from_path: str | None = None
-    tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)  # a fresh run's
+    layers: LayersFile
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+StackRunSpec = RunSpec[StackModelRequest | None, StackTrainConfig]
 
 
 def make_optimizer(model: Stack, tc: StackTrainConfig) -> torch.optim.AdamW:
@@ -91,9 +85,10 @@ def build_config(spec: StackRunSpec, vocab_size: int) -> StackConfig:
     source = spec.resume_from or spec.init_from
     if source is not None:  # fine-tuning and resuming keep the checkpoint's layers
         return StackConfig.from_dict(dict(source["model_config"]))
-    assert spec.layers is not None
-    return StackConfig(vocab_size=vocab_size, **(spec.model_settings or {}),
-                       layers=spec.layers.layers, source=spec.layers.source)
+    request = spec.model_config
+    assert request is not None
+    return StackConfig(vocab_size=vocab_size, **request.settings,
+                       layers=request.layers.layers, source=request.layers.source)
 
 
 def train_stack(

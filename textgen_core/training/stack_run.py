@@ -23,7 +23,7 @@ from textgen_core.training.flags import flag_list
 from textgen_core.training.new_tokens import with_new_tokens
 from textgen_core.training.presets import get_preset
 from textgen_core.training.run_config import RunRequest, field_types, fit_intervals, merge
-from textgen_core.training.stack import StackRunSpec
+from textgen_core.training.stack import StackModelRequest, StackRunSpec
 from textgen_core.training.stack_config import StackTrainConfig
 
 DEFAULT_OUT = Path("models/stack.pt")
@@ -69,7 +69,8 @@ def build_spec(request: RunRequest, notes: list[str]) -> StackRunSpec:
         train_config = StackTrainConfig.from_dict({**payload["train_config"], **train_flags},
                                                   fresh=False)
         run_rules.check_steps_left(out, saved["step"], train_config.max_iters)
-        return StackRunSpec(train_config=train_config, corpus=saved.get("corpus", "shakespeare"),
+        return StackRunSpec(model_config=None, train_config=train_config,
+                            corpus=saved.get("corpus", "shakespeare"),
                             encoding=saved.get("encoding"), resume_from=payload, **common)
     run_rules.check_fresh_out(out, request.overwrite)
     corpus = run.get("corpus") or "shakespeare"
@@ -85,7 +86,7 @@ def build_spec(request: RunRequest, notes: list[str]) -> StackRunSpec:
                               f"{flag_list(sorted(model_flags))}")
         train = fit_intervals(merge(preset["train"], train_flags), train_flags)
         train_config = StackTrainConfig.from_dict(_fit_warmup(train, train_flags))
-        return StackRunSpec(train_config=train_config, corpus=corpus,
+        return StackRunSpec(model_config=None, train_config=train_config, corpus=corpus,
                             encoding=run.get("encoding"), init_from=payload,
                             init_from_path=request.init_from, **common)
     if not layers_file:
@@ -94,7 +95,7 @@ def build_spec(request: RunRequest, notes: list[str]) -> StackRunSpec:
     train = fit_intervals(merge(layers.train, preset["train"], train_flags), train_flags)
     train_config = StackTrainConfig.from_dict(_fit_warmup(train, train_flags),
                                               source=f"{layers.source} [train]")
-    return StackRunSpec(train_config=train_config, corpus=corpus, encoding=run.get("encoding"),
-                        layers=layers, tokenizer=run_tokenizer_spec(run, None, None),
-                        model_settings=merge(layers.model, preset["model"], model_flags),
+    model = StackModelRequest(layers, merge(layers.model, preset["model"], model_flags))
+    return StackRunSpec(model_config=model, train_config=train_config, corpus=corpus,
+                        encoding=run.get("encoding"), tokenizer=run_tokenizer_spec(run, None, None),
                         **common)

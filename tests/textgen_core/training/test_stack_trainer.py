@@ -12,7 +12,7 @@ import torch
 from textgen_core import evaluate, sample, train
 from textgen_core.models.stack.spec import read_layers_file
 from textgen_core.training.checkpoint import load_checkpoint
-from textgen_core.training.stack import StackRunSpec, train_stack
+from textgen_core.training.stack import StackModelRequest, StackRunSpec, train_stack
 from textgen_core.training.stack_config import Plateau, StackTrainConfig
 
 LAYERS = """
@@ -56,8 +56,9 @@ def layers_file(tmp_path: Path) -> Path:
 
 def _spec(layers_file: Path, corpus: Path, out: Path, **train: object) -> StackRunSpec:
     layers = read_layers_file(layers_file)
-    return StackRunSpec(train_config=StackTrainConfig(**{**FAST, **train}), corpus=str(corpus),
-                        out=out, layers=layers, model_settings=layers.model, device="cpu")
+    return StackRunSpec(model_config=StackModelRequest(layers, layers.model),
+                        train_config=StackTrainConfig(**{**FAST, **train}), corpus=str(corpus),
+                        out=out, device="cpu")
 
 
 def test_training_lowers_the_loss_and_saves_a_stack_checkpoint(
@@ -79,7 +80,7 @@ def test_resume_continues_bit_for_bit(layers_file: Path, tiny_corpus_file: Path,
     payload = load_checkpoint(tmp_path / "b.pt", kind="stack")
     spec = _spec(layers_file, tiny_corpus_file, tmp_path / "b.pt", max_iters=6, eval_interval=3,
                  checkpoint_interval=3, patience=0)
-    spec.layers, spec.resume_from = None, payload
+    spec.model_config, spec.resume_from = None, payload
     resumed = train_stack(spec)
     assert first.losses + resumed.losses == straight.losses
     final_a = load_checkpoint(tmp_path / "a.pt")["train_state"]["plateau"]
