@@ -2,6 +2,8 @@
 
 Contestants, all decoding the same number of tokens after the same prompt, detokenising each:
 - our runtime (`runtime.load(...).generate`) on the fp32 ONNX file and on its int4 variant;
+- the floor of any Python loop on those files: the runtime's pre-bound cache step and an argmax,
+  nothing else (no detokeniser: the one contestant that skips it);
 - onnxruntime-genai on **our own** exported folder (`python -m export genai`, fp32 and int4):
   the same graph and weights, only the decode loop differs;
 - onnxruntime-genai on a random-weight Llama of equal weight bytes built by its own model builder
@@ -38,9 +40,13 @@ GENAI_FP32 = "onnxruntime-genai fp32, our folder"
 GENAI_INT4 = "onnxruntime-genai int4, our folder"
 LLAMA_FP32 = "onnxruntime-genai fp32, its Llama"
 LLAMA_INT4 = "onnxruntime-genai int4, its Llama"
+# The floor of any Python loop over our graph: the pre-bound step and an argmax, no tokenizer,
+# no sampler. Against onnxruntime-genai on our folder it shows what a loop can win at best.
+FLOOR_FP32 = "bare Python loop fp32"
+FLOOR_INT4 = "bare Python loop int4"
 # (contestant, the contestant it is compared with)
 PAIRS = ((OURS_FP32, GENAI_FP32), (OURS_FP32, LLAMA_FP32), (OURS_INT4, GENAI_INT4),
-         (OURS_INT4, LLAMA_INT4))
+         (OURS_INT4, LLAMA_INT4), (FLOOR_FP32, GENAI_FP32), (FLOOR_INT4, GENAI_INT4))
 
 
 def set_threads(folder: Path, threads: int) -> None:
@@ -89,6 +95,28 @@ def runtime_decoder(path: Path, prompt: str, new_tokens: int, threads: int) -> C
         t0 = time.perf_counter()
         count = sum(1 for _ in generator.generate(prompt, max_new_tokens=new_tokens, temperature=0))
         assert count == new_tokens, (count, new_tokens)
+        return new_tokens / (time.perf_counter() - t0)
+
+    return timed
+
+
+def floor_decoder(path: Path, prompt: str, new_tokens: int, threads: int) -> Callable[[], float]:
+    """A timing (tok/s) of the least a Python loop can do per token with our runtime's cache:
+    `CacheBuffers.step` and an argmax (what `generate` adds on top: sampler, decode loop,
+    detokeniser)."""
+    import numpy as np
+
+    import runtime
+
+    generator = runtime.load(path, threads=threads)
+    ids = np.asarray([generator.tokenizer.encode(prompt)], dtype=np.int64)
+
+    def timed() -> float:
+        t0 = time.perf_counter()
+        cache = generator.model.cache_buffers(1)
+        token = int(cache.forward(ids)[0, -1].argmax())
+        for _ in range(new_tokens - 1):
+            token = int(cache.step([token])[0].argmax())
         return new_tokens / (time.perf_counter() - t0)
 
     return timed
@@ -175,7 +203,9 @@ def run(workdir: Path, new_tokens: int = 500, rounds: int = 5, threads: int = 2,
     int4 = quantize_int4(fp32, workdir / "genai-bench.int4.onnx")
     prompt = tokenizer.encode(PROMPT)
     contestants = {OURS_FP32: runtime_decoder(fp32, PROMPT, new_tokens, threads),
-                   OURS_INT4: runtime_decoder(int4, PROMPT, new_tokens, threads)}
+                   OURS_INT4: runtime_decoder(int4, PROMPT, new_tokens, threads),
+                   FLOOR_FP32: floor_decoder(fp32, PROMPT, new_tokens, threads),
+                   FLOOR_INT4: floor_decoder(int4, PROMPT, new_tokens, threads)}
     for label, graph in ((GENAI_FP32, fp32), (GENAI_INT4, int4)):
         folder = workdir / label.replace(" ", "-").replace(",", "")
         write_genai_folder(config, tokenizer, graph, folder, report=lambda line: None)

@@ -23,9 +23,10 @@ def test_our_folder_and_our_runtime_race_in_paired_rounds(tmp_path: Path) -> Non
                                  llama=False)
     names = {row.name for row in rows}
     for label in (genai_speed.OURS_FP32, genai_speed.OURS_INT4, genai_speed.GENAI_FP32,
-                  genai_speed.GENAI_INT4):
+                  genai_speed.GENAI_INT4, genai_speed.FLOOR_FP32, genai_speed.FLOOR_INT4):
         assert label in names and len(info["tok_per_s"][label]) == 2
     assert f"{genai_speed.OURS_FP32} vs {genai_speed.GENAI_FP32}" in names
+    assert f"{genai_speed.FLOOR_INT4} vs {genai_speed.GENAI_INT4}" in names
     assert all(len(r) == 2 and min(r) > 0 for r in info["paired_ratios"].values())
 
 
