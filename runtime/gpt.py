@@ -41,8 +41,8 @@ from runtime.contract import (
     TOTAL_SEQUENCE_LENGTH,
     YOKE_STATE,
     YOKE_STATE_OUT,
-    past_name,
-    present_name,
+    past_names,
+    present_names,
 )
 from runtime.decode import decode_batch
 from runtime.model_limits import LIMITS, activation_bytes, bounded_size, check_memory
@@ -117,10 +117,9 @@ def _ports(shape: GPTShape) -> tuple[dict[str, Port], dict[str, Port]]:
         inputs[SEQLENS_K] = Port(INT32, 1)
         inputs[TOTAL_SEQUENCE_LENGTH] = Port(INT32, 0)
     outputs = {LOGITS: Port(FLOAT, 3, {2: shape.vocab_size})}
-    for i in range(shape.n_layer):
-        for part in ("key", "value"):
-            inputs[past_name(i, part)] = Port(FLOAT, 4, {1: shape.n_head, 3: shape.head_size})
-            outputs[present_name(i, part)] = Port(FLOAT, 4, {1: shape.n_head, 3: shape.head_size})
+    for past, present in zip(past_names(shape.n_layer), present_names(shape.n_layer), strict=True):
+        inputs[past] = Port(FLOAT, 4, {1: shape.n_head, 3: shape.head_size})
+        outputs[present] = Port(FLOAT, 4, {1: shape.n_head, 3: shape.head_size})
     if shape.state_size:  # the stateful yoke's state in, every position's activation out
         inputs[YOKE_STATE] = Port(FLOAT, 2, {1: shape.state_size})
         outputs[YOKE_STATE_OUT] = Port(FLOAT, 3, {2: shape.state_size})
@@ -165,10 +164,8 @@ class OnnxGPT:
         # Rotary files from before GroupQueryAttention have a cache that only grows (copied).
         self.shape = replace(self.shape, cache_buffers=self.shape.rotary and SEQLENS_K in takes)
         check_io(self.path, self.session, "textgen contract", *_ports(self.shape))
-        self._past_names = [past_name(i, p) for i in range(self.shape.n_layer)
-                            for p in ("key", "value")]
-        self._output_names = [LOGITS] + [present_name(i, p) for i in range(self.shape.n_layer)
-                                           for p in ("key", "value")]
+        self._past_names = past_names(self.shape.n_layer)
+        self._output_names = [LOGITS, *present_names(self.shape.n_layer)]
 
     def empty_past(self, batch_size: int = 1) -> list[np.ndarray]:
         s = self.shape
@@ -238,7 +235,7 @@ class CacheBuffers:
         cache = [ort.OrtValue.ortvalue_from_numpy(buffer) for buffer in self.buffers]  # shared
         self._binding = session.io_binding()
         self._binding.bind_output(LOGITS)  # first, so it is output 0
-        self._bind_cache(self._binding, cache)
+        self._bind_cache(self._binding, cache, shape.n_layer)
         self._bound: dict[str, np.ndarray] = {}
         self._step_inputs = {INPUT_IDS: np.zeros((batch, 1), np.int64),
                              POSITION_IDS: np.zeros((batch, 1), np.int64),
@@ -249,19 +246,17 @@ class CacheBuffers:
         for name, array in self._step_inputs.items():
             self._step.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(array))
         self._step.bind_ortvalue_output(LOGITS, ort.OrtValue.ortvalue_from_numpy(self._step_logits))
-        self._bind_cache(self._step, cache)
+        self._bind_cache(self._step, cache, shape.n_layer)
         self.length = 0
         self.position = 0
 
     @staticmethod
-    def _bind_cache(binding: ort.IOBinding, cache: list[ort.OrtValue]) -> ort.IOBinding:
+    def _bind_cache(binding: ort.IOBinding, cache: list[ort.OrtValue], n_layer: int) -> None:
         """Every past input and its present output bound to the same buffer: extended in place."""
-        for index, value in enumerate(cache):
-            layer, part = divmod(index, 2)
-            name = ("key", "value")[part]
-            binding.bind_ortvalue_input(past_name(layer, name), value)
-            binding.bind_ortvalue_output(present_name(layer, name), value)
-        return binding
+        for value, past, present in zip(cache, past_names(n_layer), present_names(n_layer),
+                                        strict=True):
+            binding.bind_ortvalue_input(past, value)
+            binding.bind_ortvalue_output(present, value)
 
     def forward(self, ids: np.ndarray) -> np.ndarray:
         """Logits (b, s, V) of `ids` (b, s) read after the valid positions, which then include
