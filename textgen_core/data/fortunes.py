@@ -10,10 +10,8 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from runtime.fortune_files import FORTUNES_DIR, FORTUNES_ENV, INSTALL_HINT, find_fortune_files, fortunes_dir
+from runtime.fortune_files import INSTALL_HINT, find_fortune_files, fortunes_dir
 from textgen_core.errors import CorpusError
-
-__all__ = ["FORTUNES_DIR", "FORTUNES_ENV", "fortune_files", "fortunes_dir", "split_fortunes"]
 
 _OVERSTRIKE = re.compile(r"[^\n]\x08")
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from runtime.fortune_files import FORTUNES_DIR, FORTUNES_ENV
 from textgen_core.data.corpus import iter_corpus_text, resolve_corpus
-from textgen_core.data.fortunes import FORTUNES_DIR, FORTUNES_ENV, fortune_files
+from textgen_core.data.fortunes import fortune_files
 from textgen_core.data.sentences import load_sentences, split_words
 from textgen_core.data.token_store import load_token_splits
 from textgen_core.errors import CorpusError
