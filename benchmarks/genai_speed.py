@@ -31,6 +31,8 @@ from pathlib import Path
 
 from benchmarks.report import Row
 from benchmarks.sampling_speed import BABY, PROMPT, bench_model
+from runtime.atomic_file import write_atomic
+from runtime.regular_file import CONFIG_LIMIT, read_regular
 from textgen_core.models.gpt import GPTConfig
 
 SHAPE = GPTConfig(**{**BABY.to_dict(), "block_size": 1024})
@@ -52,11 +54,11 @@ PAIRS = ((OURS_FP32, GENAI_FP32), (OURS_FP32, LLAMA_FP32), (OURS_INT4, GENAI_INT
 def set_threads(folder: Path, threads: int) -> None:
     """Give onnxruntime-genai's session `threads` intra-op threads (genai_config.json)."""
     path = folder / "genai_config.json"
-    config = json.loads(path.read_text(encoding="utf-8"))
+    config = json.loads(read_regular(path, CONFIG_LIMIT))
     options = config["model"]["decoder"].setdefault("session_options", {})
     options["intra_op_num_threads"] = threads
     options["inter_op_num_threads"] = 1
-    path.write_text(json.dumps(config, indent=1), encoding="utf-8")
+    write_atomic(path, json.dumps(config, indent=1).encode("utf-8"))
 
 
 def genai_decoder(folder: Path, prompt: list[int], new_tokens: int) -> Callable[[], float]:
@@ -151,7 +153,7 @@ def build_llama(workdir: Path, config: GPTConfig, tokenizer_files: dict[str, dic
         for name, content in tokenizer_files.items():
             if name == "tokenizer_config.json":  # the fast class reads tokenizer.json alone
                 content = {**content, "tokenizer_class": "PreTrainedTokenizerFast"}
-            (source / name).write_text(json.dumps(content), encoding="utf-8")
+            write_atomic(source / name, json.dumps(content).encode("utf-8"))
     out = workdir / f"llama-{precision}"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     done = subprocess.run(
@@ -165,11 +167,11 @@ def build_llama(workdir: Path, config: GPTConfig, tokenizer_files: dict[str, dic
     # Our tokenizer, so both folders decode the same ids the same way, and as in ours no
     # end-of-text id (the builder took the tokenizer's, beyond the model's vocabulary).
     for name, content in tokenizer_files.items():
-        (out / name).write_text(json.dumps(content), encoding="utf-8")
+        write_atomic(out / name, json.dumps(content).encode("utf-8"))
     path = out / "genai_config.json"
-    genai = json.loads(path.read_text(encoding="utf-8"))
+    genai = json.loads(read_regular(path, CONFIG_LIMIT))
     genai["model"].update(bos_token_id=0, eos_token_id=[], pad_token_id=0)
-    path.write_text(json.dumps(genai, indent=1), encoding="utf-8")
+    write_atomic(path, json.dumps(genai, indent=1).encode("utf-8"))
     return out, ""
 
 

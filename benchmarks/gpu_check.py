@@ -47,6 +47,7 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks import gpu_time_to_loss, gpu_training, report
+from runtime.atomic_file import write_atomic
 from textgen_core.training.cli_outcome import EXIT_INTERRUPTED
 from textgen_core.training.loop import STEP_LIMIT_ENV
 from textgen_core.training.metrics_log import metrics_path, read_metrics
@@ -479,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
             corpus = args.corpus or plan.corpus
             if corpus is None:
                 corpus_file = workdir / "corpus.txt"
-                corpus_file.write_text(dry_run_text(), encoding="utf-8")
+                write_atomic(corpus_file, dry_run_text().encode("utf-8"))
                 corpus = str(corpus_file)
             record["corpus"] = corpus
             # The check sets its own step counts; a step limit meant for other commands would cut
@@ -499,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args.json) if args.json else (
         report.RESULTS_DIR / f"gpu-check-{time.strftime('%Y%m%d-%H%M%S')}.json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+    write_atomic(path, (json.dumps(record, indent=2, default=str) + "\n").encode("utf-8"))
     total = record.get("total_seconds")
     print_table(record["parts"], console,
                 f"GPU check{' (dry run)' if args.dry_run else ''}"

@@ -32,6 +32,7 @@ from rich.console import Console
 
 from benchmarks.nanogpt_reference import ReferenceGPT, reference_optimizer, reference_step
 from benchmarks.training_speed import VOCAB, preset_configs
+from runtime.atomic_file import write_atomic
 from textgen_core.data.batches import BatchSampler
 
 console = Console(highlight=False, soft_wrap=True)
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         data_path = Path(tmp) / "train.bin"
         tokens = np.random.default_rng(0).integers(0, VOCAB, 300_000).astype(np.uint16)
-        tokens.tofile(data_path)
+        write_atomic(data_path, tokens.tobytes())
 
         nano, nano_opt, reference, ref_opt = pair()
         batches = nanogpt_batches(data_path, c.block_size, train_cfg.batch_size, seed=0)

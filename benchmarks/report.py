@@ -12,6 +12,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from runtime.atomic_file import append_file, write_atomic
+
 # Git-ignored: results belong to the machine that produced them.
 RESULTS_DIR = Path(__file__).parent / "results"
 HISTORY = RESULTS_DIR / "history.jsonl"
@@ -81,7 +83,7 @@ def save_json(rows: list[Row], extra: dict, results_dir: Path | None = None) -> 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = folder / f"bench-{stamp}.json"
     payload = {"time": stamp, **extra, "rows": [asdict(r) for r in rows]}
-    path.write_text(json.dumps(payload, indent=2))
-    with open(folder / HISTORY.name, "a", encoding="utf-8") as history:
-        history.write(json.dumps(payload) + "\n")
+    write_atomic(path, json.dumps(payload, indent=2).encode("utf-8"))
+    with append_file(folder / HISTORY.name) as history:
+        history.write((json.dumps(payload) + "\n").encode("utf-8"))
     return path

@@ -24,6 +24,8 @@ from export.staging import file_size, staged, write_logits_file
 from export.stateful_parity import stateful_onnx_parity
 from runtime.contract import KINDS
 from runtime.errors import TextgenError
+from runtime.file_kind import TAKES_CHECKPOINT, TAKES_TEXT, explained, wrong_kind
+from runtime.regular_file import read_regular_text
 from runtime.terminal_text import print_error
 from runtime.tokenizer import CharTokenizer
 from runtime.window import roll_limit
@@ -32,12 +34,13 @@ from textgen_core.training.checkpoint import load_checkpoint
 
 SUPPORTED_KINDS = KINDS
 EVAL_TOKENS = 1024
+EVAL_TEXT_LIMIT = 64 << 20  # bytes of --eval-text; only its first 50 x EVAL_TOKENS characters are used
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m export",
                                      description="Export a textgen checkpoint.")
-    sub = parser.add_subparsers(dest="format", required=True, metavar="{onnx,genai,torchscript}")
+    sub = parser.add_subparsers(dest="format", required=True, metavar="{onnx,genai,torchscript,web}")
     onnx = sub.add_parser("onnx", help="ONNX with a key/value cache (for runtime/)")
     onnx.add_argument("checkpoint")
     onnx.add_argument("-o", "--output", help="default: <checkpoint stem>.onnx beside it")
@@ -66,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "step_noise, block_noise[, uniform]) -> (token_ids, probs), as its ONNX file.")
     ts.add_argument("checkpoint")
     ts.add_argument("-o", "--output", help="default: <checkpoint stem>.ts beside it")
+    web = sub.add_parser(
+        "web", help="a static web page that samples the model in the browser (onnxruntime-web)",
+        description="A folder any static file server hosts: index.html, the model, its tokenizer "
+                    "and settings, our scripts and onnxruntime-web's WebAssembly files (fetched once "
+                    "with npm, or from TEXTGEN_ONNXRUNTIME_WEB). See export/web.py.")
+    web.add_argument("checkpoint")
+    web.add_argument("-o", "--output", help="default: <checkpoint stem>-web/ beside it")
     return parser
 
 
@@ -79,10 +89,15 @@ def _load(path: str) -> tuple[GPT, CharTokenizer]:
 
 def _eval_tokens(model: GPT, tokenizer: CharTokenizer, eval_text: str | None) -> np.ndarray:
     if eval_text:
+        problem = wrong_kind(eval_text, TAKES_TEXT)
+        if problem is not None:
+            raise ExportError(f"--eval-text: {problem}")
         try:
-            text = Path(eval_text).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_regular_text(eval_text, EVAL_TEXT_LIMIT)
+        except UnicodeDecodeError as exc:
             raise ExportError(f"cannot read --eval-text {eval_text}: {exc}") from None
+        except OSError as exc:
+            raise ExportError(f"cannot read --eval-text {eval_text}: {exc.strerror or exc}") from None
         ids = tokenizer.encode(text[: 50 * EVAL_TOKENS])
         if len(ids) < 2:
             raise ExportError(f"--eval-text {eval_text} is too short")
@@ -97,7 +112,12 @@ def export_checkpoint(checkpoint: str, fmt: str, out: str | None = None,
                       quantize: str | None = None, eval_text: str | None = None,
                       report=print) -> list[Path]:
     """Export `checkpoint`; returns the files written. `report` receives one line per fact."""
-    payload = load_checkpoint(checkpoint)
+    if fmt == "web":  # the page's folder, its model exported as for `onnx`: export/web.py
+        from export.web import write_web_folder
+
+        return write_web_folder(checkpoint, out, report)
+    with explained((checkpoint, TAKES_CHECKPOINT)):
+        payload = load_checkpoint(checkpoint)
     if fmt == "genai" and payload["kind"] != "gpt":
         raise ExportError(f"{checkpoint} holds a {payload['kind']!r} model; onnxruntime-genai "
                           "runs decoder-only GPTs only (export it with `python -m export onnx`)")

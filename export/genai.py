@@ -35,6 +35,7 @@ from onnx import helper
 
 from export.errors import ExportError
 from export.onnx_file import save_with_checksum
+from runtime.atomic_file import describe_os_error, write_atomic
 from runtime.bpe_tokenizer import BPETokenizer
 from runtime.contract import INPUT_IDS, LENGTH_INPUTS, LOGITS, PAST_FORMAT, POSITION_IDS, PRESENT_FORMAT
 from runtime.tokenizer import UNK_TEXT, CharTokenizer, Tokenizer
@@ -237,11 +238,10 @@ def write_genai_folder(config: GPTConfig, tokenizer: Tokenizer, graph_file: Path
         written = [save_with_checksum(proto, folder / MODEL_FILE)]
         for name, content in texts.items():
             path = folder / name
-            path.write_text(json.dumps(content, ensure_ascii=False, indent=1) + "\n",
-                            encoding="utf-8")
+            write_atomic(path, (json.dumps(content, ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
             written.append(path)
     except OSError as exc:
-        raise ExportError(f"cannot write {folder}: {exc.strerror or exc}") from None
+        raise ExportError(f"cannot write {folder}: {describe_os_error(exc)}") from None
     report(f"wrote {folder}/ for onnxruntime-genai: {', '.join(p.name for p in written)}")
     cache = ("shared in place with the present" if shares_buffer
              else "grown by the present (learned positions)")

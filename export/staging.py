@@ -9,7 +9,7 @@ from pathlib import Path
 
 from export.errors import ExportError
 from export.parity import FP32_TOLERANCE, require_parity
-from runtime.atomic_file import describe_os_error, publish
+from runtime.atomic_file import check_target, describe_os_error, prepare_staging, publish
 
 
 def file_size(path: Path) -> str:
@@ -25,6 +25,11 @@ def staged(target: Path) -> Iterator[Path]:
     except OSError as exc:
         raise ExportError(f"cannot create {target.parent}: {exc.strerror or exc}") from None
     staging = target.with_name(f".{target.name}.exporting")
+    try:
+        check_target(target)  # a link or device node there is refused before the export's work
+        prepare_staging(staging)  # torch writes to a path: a planted link there must not redirect it
+    except OSError as exc:
+        raise ExportError(f"cannot write {target}: {describe_os_error(exc)}") from None
     try:
         yield staging
         publish(staging, target)  # the writers (torch.onnx, torch.jit) take a path

@@ -28,8 +28,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from runtime.atomic_file import atomic_file, describe_os_error
+from runtime.atomic_file import atomic_file, check_target, describe_os_error
 from runtime.errors import SamplingError
+from runtime.regular_file import read_regular_text
 from runtime.sampler import SEED_LIMIT, SamplingSettings, validate_max_new_tokens
 from runtime.terminal_text import sanitize
 from runtime.tokenizer import Tokenizer, start_ids
@@ -293,10 +294,13 @@ def stops_of(args: Any) -> list[str]:
     return check_stops(stops)
 
 
+PROMPT_FILE_LIMIT = 16 << 20  # bytes; the chat's own bound is a 1 MB paste per prompt
+
+
 def read_prompt_file(path: str) -> list[str]:
     """One prompt per line; blank lines are skipped; a line's own newline is not part of it."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_regular_text(path, PROMPT_FILE_LIMIT)
     except UnicodeDecodeError:
         raise SamplingError(f"--prompt-file {path}: not utf-8 text") from None
     except OSError as exc:
@@ -313,6 +317,10 @@ def check_output(path: str | None) -> None:
     target = Path(path)
     if target.is_dir() or not target.parent.is_dir():
         raise SamplingError(f"--output {path}: not a file in an existing folder")
+    try:
+        check_target(target)  # a link or a device there is refused before sampling, not after
+    except OSError as exc:
+        raise SamplingError(f"--output {path}: cannot write it ({describe_os_error(exc)})") from None
 
 
 def record(sample: Sample, text: str, stopped: bool, settings: SamplingSettings,

@@ -31,6 +31,7 @@ from runtime.contract import KEY_FORMAT, KEY_FORMAT_VERSION, KEY_KIND, KEY_MODEL
 from runtime.errors import ModelFileError, TokenizerError
 from runtime.onnx_ops import check_ops
 from runtime.onnx_scan import OnnxScan, check_structure, verify_checksum
+from runtime.regular_file import NotRegularFileError, open_regular
 from runtime.tokenizer import CharTokenizer, tokenizer_from_dict
 
 ONNX_FORMAT = "textgen-onnx"
@@ -39,8 +40,10 @@ SUPPORTED_KINDS = KINDS
 FLOAT, INT32, INT64 = "tensor(float)", "tensor(int32)", "tensor(int64)"
 # The exporter's JSON nests 3 deep (a stack config's layer list); json.loads recurses per level.
 MAX_JSON_DEPTH = 32
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_JSON_BRACKET = re.compile(r"[\[\]{}]")
+# One left-to-right pass over the characters that matter: an escape pair, a quote, a bracket.
+# (A pattern that matches whole strings backtracks from every quote of an unterminated one, so
+# its time grew with the square of the escaped quotes in a metadata value.)
+_JSON_TOKEN = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
 # What onnxruntime raises from a run: its own exception types, and what pybind11 turns a C++
 # exception or a failed allocation into.
 ORT_ERRORS: tuple[type[BaseException], ...] = (
@@ -57,10 +60,11 @@ def read_model_bytes(path: Path) -> bytes:
         raise ModelFileError(f"model file not found: {path}")
     if path.is_dir():
         raise ModelFileError(f"{path} is a directory, not an ONNX model file")
-    if not path.is_file():  # a FIFO would block the read, a device never end it
-        raise ModelFileError(f"{path} is not a regular file, so not an ONNX model file")
     try:
-        data = path.read_bytes()
+        with open_regular(path) as f:  # a FIFO would block the read, a device never end it
+            data = f.read()
+    except NotRegularFileError:
+        raise ModelFileError(f"{path} is not a regular file, so not an ONNX model file") from None
     except OSError as exc:
         raise ModelFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     if not data:
@@ -71,9 +75,17 @@ def read_model_bytes(path: Path) -> bytes:
 def json_depth(text: str) -> int:
     """How deeply JSON `text` nests arrays and objects (brackets inside strings do not count)."""
     depth = deepest = 0
-    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub("", text)):
-        depth += 1 if bracket in "[{" else -1
-        deepest = max(deepest, depth)
+    in_string = False
+    for token in _JSON_TOKEN.findall(text):
+        if token == '"':
+            in_string = not in_string
+        elif in_string or token[0] == "\\":  # an escape outside a string is invalid JSON anyway
+            continue
+        elif token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
     return deepest
 
 

@@ -12,9 +12,11 @@ from rich.console import Console
 
 from runtime.atomic_file import atomic_file
 from runtime.errors import MarkupError, TextgenError
+from runtime.file_kind import TAKES_TEXT, wrong_kind
 from runtime.markup.copy_index import DEFAULT_MIN_RUN, CopyIndex, Markup, validate_min_run
 from runtime.markup.render import terminal_legend, to_html, to_terminal
 from runtime.markup.sources import index_dir, source_label
+from runtime.regular_file import read_regular_text
 from runtime.terminal_text import print_error
 from textgen_core.data.corpus import resolve_corpus
 
@@ -65,11 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+TEXT_LIMIT = 64 << 20  # bytes of --text (a file or stdin)
+
+
 def _read_text(name: str) -> str:
     if name == "-":
-        return sys.stdin.read()
+        text = sys.stdin.read(TEXT_LIMIT + 1)
+        if len(text) > TEXT_LIMIT:
+            raise MarkupError(f"--text -: more than {TEXT_LIMIT >> 20} MB on stdin; markup checks at most "
+                              "that")
+        return text
+    problem = wrong_kind(name, TAKES_TEXT)
+    if problem is not None:
+        raise MarkupError(f"--text: {problem}")
     try:
-        return Path(name).read_text(encoding="utf-8")
+        return read_regular_text(name, TEXT_LIMIT)
     except FileNotFoundError:
         raise MarkupError(f"--text file not found: {name}") from None
     except UnicodeDecodeError:

@@ -16,6 +16,7 @@ them. A greedy left-to-right walk then takes, at each position, the longest run 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import numpy as np
 from runtime.atomic_file import atomic_file
 from runtime.errors import MarkupError
 from runtime.markup.suffix_array import suffix_array
+from runtime.regular_file import open_regular
 
 INDEX_VERSION = 1
 DEFAULT_MIN_RUN = 16  # see README: shorter runs often match by chance (", and the ")
@@ -230,7 +232,7 @@ def _concatenate(texts: Sequence[tuple[str, str]]) -> tuple[np.ndarray, list[Sou
 def _read_text(path: Path, encoding: str) -> str:
     try:
         # Universal newlines, as the training corpus reader does, so offsets agree.
-        with open(path, encoding=encoding, errors="strict", newline=None) as f:
+        with io.TextIOWrapper(open_regular(path), encoding=encoding, errors="strict", newline=None) as f:
             return f.read()
     except UnicodeDecodeError:
         raise MarkupError(f"{path} is not valid {encoding} text") from None

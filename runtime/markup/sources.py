@@ -19,6 +19,7 @@ from runtime.cache_dir import cache_dir
 from runtime.errors import MarkupError
 from runtime.fortune_files import INSTALL_HINT, find_fortune_files, fortunes_dir
 from runtime.markup.copy_index import CopyIndex
+from runtime.regular_file import CONFIG_LIMIT, read_regular
 
 GUTENBERG_PREFIX = "gutenberg:"
 GUTENBERG_SIDECAR = "textgen-gutenberg-book"
@@ -32,8 +33,8 @@ def source_label(path: Path, root: Path | None = None) -> str:
     """'Pride and Prejudice (Gutenberg #1342)' for a cached book, else the file's name (its path
     below `root` for a folder corpus)."""
     try:
-        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        meta = json.loads(read_regular(path.with_suffix(".json"), CONFIG_LIMIT))
+    except (OSError, ValueError, RecursionError):
         meta = None
     if isinstance(meta, dict) and meta.get("format") == GUTENBERG_SIDECAR:
         return f"{meta.get('title') or path.stem} (Gutenberg #{meta.get('id')})"

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from runtime.regular_file import CONFIG_LIMIT
 from textgen_core.data.cache import cache_dir
 from textgen_core.data.gutenberg_catalogue import (
     PREFIX,
@@ -185,7 +186,7 @@ def _is_current(cleaned: Path) -> bool:
 
 def _read_sidecar(path: Path) -> dict[str, Any] | None:
     try:
-        meta = json.loads(read_regular_file(path.with_suffix(".json")).decode("utf-8"))
+        meta = json.loads(read_regular_file(path.with_suffix(".json"), CONFIG_LIMIT).decode("utf-8"))
     except (CorpusError, ValueError):
         return None
     return meta if isinstance(meta, dict) and meta.get("format") == SIDECAR_FORMAT else None

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.atomic_file import describe_os_error, write_atomic
+from runtime.regular_file import CONFIG_LIMIT
 from runtime.terminal_text import sanitize
 from textgen_core.data.cache import cache_dir
 from textgen_core.data.gutenberg_collections import COLLECTIONS, Book
@@ -262,7 +263,7 @@ def parse_catalogue(data: bytes, source: str) -> list[Entry]:
 
 def _read_meta(path: Path) -> dict[str, Any] | None:
     try:
-        meta = json.loads(read_regular_file(path.with_suffix(".json")).decode("utf-8"))
+        meta = json.loads(read_regular_file(path.with_suffix(".json"), CONFIG_LIMIT).decode("utf-8"))
     except (CorpusError, ValueError):
         return None
     ok = isinstance(meta, dict) and meta.get("format") == SIDECAR_FORMAT

@@ -1,58 +1,42 @@
-"""Open a file for reading only if it is a regular file, so that no path can make a read hang.
-
-A FIFO blocks `open()` until a writer appears and then never ends; a device such as /dev/zero
-never ends either. The path is checked with `os.stat` first; it is then opened with
-`O_NONBLOCK` (a FIFO swapped in between cannot block the open, and the flag does nothing to reads
-of a regular file) and the open descriptor is checked again with `os.fstat`, which is what is
-actually read.
-"""
+"""Corpus files read through the project's one reader (runtime/regular_file.py), with its
+refusals said as CorpusError: regular files only (a FIFO, device or folder is refused before it
+is opened in a way that could block), size bounded before reading."""
 
 from __future__ import annotations
 
-import os
-import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from runtime.atomic_file import kind_of
+from runtime.regular_file import NotRegularFileError, open_regular, read_regular
 from textgen_core.errors import CorpusError
 
-_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
-
-def kind_of(mode: int) -> str:
-    """'a FIFO', 'a character device', ... for the mode of something that is not a regular file."""
-    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+__all__ = ["kind_of", "not_regular_message", "open_regular_file", "read_regular_file"]
 
 
 def not_regular_message(path: Path, mode: int) -> str:
     return f"{path} is not a regular file (it is {kind_of(mode)}); give a text file"
 
 
-def open_regular_file(path: Path) -> BinaryIO:
-    """`path` opened for binary reading; CorpusError if it is missing, unreadable or anything
-    but a regular file (FIFO, device, socket, folder)."""
+def open_regular_file(path: Path, limit: int | None = None) -> BinaryIO:
+    """`path` opened for binary reading; CorpusError if it is missing, unreadable, larger than
+    `limit` bytes or anything but a regular file (FIFO, device, socket, folder)."""
     try:
-        before = os.stat(path)
-        if not stat.S_ISREG(before.st_mode):
-            raise CorpusError(not_regular_message(path, before.st_mode))
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        return open_regular(path, limit)
+    except NotRegularFileError as exc:
+        raise CorpusError(not_regular_message(path, exc.mode)) from None
     except OSError as exc:
         raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from None
-    handed_over = False
-    try:  # the descriptor is closed on every way out but the return (Ctrl-C included)
-        opened = os.fstat(fd)
-        if not stat.S_ISREG(opened.st_mode):
-            raise CorpusError(not_regular_message(path, opened.st_mode))
-        f = os.fdopen(fd, "rb")
-        handed_over = True
-        return f
-    finally:
-        if not handed_over:
-            os.close(fd)
 
 
-def read_regular_file(path: Path) -> bytes:
+def read_regular_file(path: Path, limit: int | None = None) -> bytes:
+    if limit is not None:
+        try:
+            return read_regular(path, limit)
+        except NotRegularFileError as exc:
+            raise CorpusError(not_regular_message(path, exc.mode)) from None
+        except OSError as exc:
+            raise CorpusError(f"cannot read {path}: {exc.strerror or exc}") from None
     with open_regular_file(path) as f:
         try:
             return f.read()

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from runtime.atomic_file import atomic_file
+from runtime.regular_file import CONFIG_LIMIT
 from runtime.tokenizer import CharTokenizer, Tokenizer, tokenizer_from_dict
 from textgen_core.data.cache import cache_dir
 from textgen_core.data.corpus import (
@@ -114,7 +115,7 @@ def _cache_key(corpus: Corpus, tokenizer: Tokenizer | None, spec: TokenizerSpec
 
 def _read_meta(meta_path: Path, key: str) -> dict[str, Any] | None:
     try:
-        meta = json.loads(read_regular_file(meta_path).decode("utf-8"))
+        meta = json.loads(read_regular_file(meta_path, CONFIG_LIMIT).decode("utf-8"))
     except (CorpusError, ValueError):
         return None
     return meta if isinstance(meta, dict) and meta.get("key") == key else None

@@ -25,6 +25,7 @@ import torch
 
 from runtime.atomic_file import write_atomic
 from runtime.cache_dir import cache_dir
+from runtime.regular_file import CONFIG_LIMIT, read_regular
 from textgen_core.errors import CheckpointError
 from textgen_core.models.gpt import GPT, GPTConfig
 from textgen_core.training.device import training_dtype
@@ -142,8 +143,8 @@ def _cpu_name() -> str:
 def _read_cache() -> dict[str, Any]:
     """The cached choices; a missing, unreadable or malformed file is an empty cache."""
     try:
-        data = json.loads(cache_path().read_bytes()[:1_000_000])
-    except (OSError, ValueError):
+        data = json.loads(read_regular(cache_path(), CONFIG_LIMIT))
+    except (OSError, ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from runtime.atomic_file import atomic_file, describe_os_error
+from runtime.atomic_file import append_file, atomic_file, describe_os_error, write_atomic
+from runtime.regular_file import open_regular
 from textgen_core.errors import CheckpointError
 
 
@@ -37,7 +38,7 @@ class MetricsLog:
         with _reported(path):
             path.parent.mkdir(parents=True, exist_ok=True)
             if fresh:
-                path.write_text("", encoding="utf-8")
+                write_atomic(path, b"")
             elif path.exists():
                 kept = [r for r in read_metrics(path) if not _after(r, resume_step)]
                 with atomic_file(path) as f:
@@ -46,8 +47,8 @@ class MetricsLog:
     def append(self, record: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        with _reported(self.path), open(self.path, "a", encoding="utf-8") as f:
-            f.write(_line(record))
+        with _reported(self.path), append_file(self.path) as f:
+            f.write(_line(record).encode("utf-8"))
 
 
 def _after(record: dict[str, Any], step: int) -> bool:
@@ -73,7 +74,9 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     records = []
     if not path.exists():
         return records
-    for line in path.read_text(encoding="utf-8").splitlines():
+    with open_regular(path) as f:  # a FIFO or device put in its place cannot block the read
+        text = f.read().decode("utf-8", errors="replace")
+    for line in text.splitlines():
         try:
             records.append(json.loads(line))
         except ValueError:
@@ -97,7 +100,8 @@ def plot_losses(records: list[dict[str, Any]], out: Path) -> None:
     ax.plot(tokens, [r["val_loss"] for r in evals], marker="o", label="validation")
     ax.set_xlabel("tokens seen")
     ax.set_ylabel("cross-entropy loss (nats/token)")
-    ax.set_title(f"{out.stem.removesuffix('.loss')}: loss against tokens seen")
+    # the title holds the --out name: plain text, never matplotlib's `$...$` math
+    ax.set_title(f"{out.stem.removesuffix('.loss')}: loss against tokens seen", parse_math=False)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -150,6 +154,6 @@ def plot_gan_losses(records: list[dict[str, Any]], out: Path) -> None:
     right.set_xlabel("generator step")
     right.set_title("held-out")
     right.grid(alpha=0.3)
-    fig.suptitle(f"{out.stem.removesuffix('.loss')}: GAN training")
+    fig.suptitle(f"{out.stem.removesuffix('.loss')}: GAN training", parse_math=False)  # plain text
     fig.tight_layout()
     save_png(fig, out)

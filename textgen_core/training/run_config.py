@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from runtime.regular_file import CONFIG_LIMIT, read_regular_text
 from textgen_core.data.tokenizers import TokenizerSpec
 from textgen_core.errors import CheckpointError, ConfigError
 from textgen_core.models.gpt import GPTConfig
@@ -66,8 +67,10 @@ def read_toml(path: str) -> dict[str, Any]:
     if not file.is_file():
         raise ConfigError(f"--config file not found: {path}")
     try:
-        return tomllib.loads(file.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        return tomllib.loads(read_regular_text(file, CONFIG_LIMIT))
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read it ({exc.strerror or exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ConfigError(f"--config {path} is not valid TOML: {exc}") from None
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from runtime.atomic_file import check_target
 from runtime.terminal_text import sanitize
 from textgen_core.data.tokenizers import run_tokenizer_spec
 from textgen_core.errors import ConfigError
@@ -24,13 +25,27 @@ def check_resume_or_init(resume: bool, init_from: str | None) -> None:
                           "init-from starts a new one from trained weights)")
 
 
+def check_out_targets(out: Path) -> None:
+    """The checkpoint, its metrics log and its plot are written through links or over device
+    nodes by no run: each is refused before training starts, not at the first save."""
+    from textgen_core.training.metrics_log import metrics_path, plot_path
+
+    for path in (out, metrics_path(out), plot_path(out)):
+        try:
+            check_target(path)
+        except OSError as exc:
+            raise ConfigError(f"--out: {sanitize(exc.strerror or str(exc))}") from None
+
+
 def check_fresh_out(out: Path, overwrite: bool) -> None:
+    check_out_targets(out)
     if out.exists() and not overwrite:
         raise ConfigError(f"{out} already exists; pass --resume to continue it, --overwrite to "
                           "replace it, or --out to write elsewhere")
 
 
 def check_resume_exists(out: Path) -> None:
+    check_out_targets(out)
     if not out.exists():
         raise ConfigError(f"--resume: no checkpoint at {out} (use --out to point at it)")
 

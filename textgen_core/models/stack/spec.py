@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runtime.regular_file import CONFIG_LIMIT, read_regular_text
 from runtime.stack import RECURRENT_TYPES, is_windowed
 from textgen_core.errors import ConfigError
 
@@ -214,10 +215,12 @@ def read_layers_file(path: str | Path) -> LayersFile:
     if not path.is_file():
         raise ConfigError(f"--layers: no such file: {path}")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(read_regular_text(path, CONFIG_LIMIT))
+    except OSError as exc:
+        raise ConfigError(f"--layers: cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"--layers: cannot read {path}: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(f"--layers: {path} is not valid TOML: {exc}") from None
     unknown = sorted(set(data) - {"layers", "model", "train"})
     if unknown:

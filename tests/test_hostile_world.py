@@ -1,0 +1,250 @@
+"""The second hostile-inputs pass (issue 27): each class of attack against the README's
+"Guarantees" and "Bad input", built here in fixtures, each case under a timeout.
+
+1. writes never follow a link or land on a device node; new files follow the umask
+2. guards and encoders take time linear in their input (timed on 1 MB inputs)
+6. every file a user or a file names is read only if it is a regular file, size bounded first
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from runtime.atomic_file import append_file, write_atomic
+from runtime.regular_file import FileTooLargeError, NotRegularFileError, read_regular
+
+CASE_TIMEOUT_S = 60
+
+
+@pytest.fixture(autouse=True)
+def _case_timeout() -> Iterator[None]:
+    """A case that hangs (a FIFO opened for reading, a quadratic guard) fails instead."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise TimeoutError(f"the case ran past {CASE_TIMEOUT_S} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(CASE_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@pytest.fixture
+def victim(tmp_path: Path) -> Path:
+    path = tmp_path / "victim.txt"
+    path.write_text("precious")
+    return path
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    return path
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+# 1. Writes that follow links or land on devices ----------------------------------------------
+
+
+def test_the_writer_refuses_a_link_and_leaves_its_victim(tmp_path: Path, victim: Path) -> None:
+    link = tmp_path / "out.bin"
+    link.symlink_to(victim)
+    with pytest.raises(OSError, match="symbolic link"):
+        write_atomic(link, b"new")
+    with pytest.raises(OSError, match="symbolic link"), append_file(link) as f:
+        f.write(b"appended")
+    assert victim.read_text() == "precious" and link.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin", "victim.txt"]
+
+
+def test_the_writer_refuses_a_fifo_without_blocking(fifo: Path) -> None:
+    with pytest.raises(OSError, match="FIFO"):
+        write_atomic(fifo, b"new")
+    with pytest.raises(OSError, match="FIFO"), append_file(fifo) as f:
+        f.write(b"x")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
+def test_new_files_follow_the_umask(tmp_path: Path) -> None:
+    path = tmp_path / "new.bin"
+    write_atomic(path, b"x")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~_umask()
+    log = tmp_path / "log.jsonl"
+    with append_file(log) as f:
+        f.write(b"{}\n")
+    assert stat.S_IMODE(log.stat().st_mode) == 0o666 & ~_umask()
+
+
+def test_the_metrics_log_is_not_emptied_through_a_link(tmp_path: Path, victim: Path) -> None:
+    from textgen_core.errors import CheckpointError
+    from textgen_core.training.metrics_log import MetricsLog
+
+    link = tmp_path / "run.metrics.jsonl"
+    link.symlink_to(victim)
+    with pytest.raises(CheckpointError, match="symbolic link"):
+        MetricsLog(link, fresh=True)
+    assert victim.read_text() == "precious"
+
+
+@pytest.mark.parametrize("planted", ["metrics link", "checkpoint fifo"])
+def test_train_refuses_links_and_nodes_at_out_before_it_starts(
+        planted: str, tmp_path: Path, victim: Path, tiny_corpus_file: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from textgen_core.train import main as train_main
+
+    out = tmp_path / "run.pt"
+    if planted == "metrics link":
+        (tmp_path / "run.metrics.jsonl").symlink_to(victim)
+    else:
+        os.mkfifo(out)
+    code = train_main(["--corpus", str(tiny_corpus_file), "--out", str(out), "--overwrite", "--preset", "nano",
+                       "--device", "cpu", "--sample-tokens", "0", "--max-iters", "2"])
+    assert code == 1
+    err = one_line_error(capsys)
+    assert ("symbolic link" in err) if planted == "metrics link" else ("FIFO" in err)
+    assert victim.read_text() == "precious"
+    assert planted == "metrics link" or stat.S_ISFIFO(os.lstat(out).st_mode)
+
+
+def test_sample_output_through_a_link_is_refused_before_sampling(
+        tmp_path: Path, victim: Path, exported_tiny: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    from runtime.chat import main as chat_main
+
+    link = tmp_path / "out.jsonl"
+    link.symlink_to(victim)
+    code = chat_main(["--model", str(exported_tiny["onnx"]), "--prompt", "To", "--num-samples", "2",
+                      "--max-new-tokens", "4", "--output", str(link)])
+    assert code == 1
+    assert "symbolic link" in one_line_error(capsys)
+    assert victim.read_text() == "precious"
+
+
+def test_a_checkpoint_follows_the_umask(tmp_path: Path) -> None:
+    from textgen_core.training.checkpoint import save_checkpoint
+
+    path = tmp_path / "ck.pt"
+    save_checkpoint({"format": "x"}, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~_umask()
+
+
+def test_the_loss_plot_takes_a_name_with_math_text(tmp_path: Path) -> None:
+    from textgen_core.training.metrics_log import plot_losses
+
+    out = tmp_path / "a$\\frac{$x.loss.png"
+    plot_losses([{"event": "eval", "tokens": 1, "train_loss": 2.0, "val_loss": 2.1}], out)
+    assert out.stat().st_size > 0
+
+
+# 6. File arguments that are not regular files ----------------------------------------------
+
+
+def test_the_reader_refuses_fifos_devices_folders_and_sizes(tmp_path: Path, fifo: Path) -> None:
+    for path in (fifo, Path("/dev/zero"), tmp_path):
+        with pytest.raises(NotRegularFileError):
+            read_regular(path, 1 << 20)
+    big = tmp_path / "big.txt"
+    with open(big, "wb") as f:
+        f.truncate(2 << 20)  # sparse: the size is refused before a byte is read
+    with pytest.raises(FileTooLargeError, match="2 MB"):
+        read_regular(big, 1 << 20)
+    assert read_regular(big, 4 << 20)[:1] == b"\0"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero", "huge"])
+def test_prompt_file_that_is_not_a_bounded_regular_file(kind: str, tmp_path: Path, fifo: Path,
+                                                        exported_tiny: dict[str, Path],
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from runtime.chat import main as chat_main
+
+    path = {"fifo": fifo, "dev-zero": Path("/dev/zero"), "huge": tmp_path / "huge.txt"}[kind]
+    if kind == "huge":
+        with open(path, "wb") as f:
+            f.truncate(64 << 20)
+    code = chat_main(["--model", str(exported_tiny["onnx"]), "--prompt-file", str(path), "--max-new-tokens", "2"])
+    assert code == 1
+    err = one_line_error(capsys)
+    assert "--prompt-file" in err and ("not a regular file" in err or "accepts" in err)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_markup_text_that_is_not_a_regular_file(kind: str, fifo: Path, tiny_corpus_file: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from textgen_core.markup import main as markup_main
+
+    path = fifo if kind == "fifo" else Path("/dev/zero")
+    assert markup_main(["--corpus", str(tiny_corpus_file), "--text", str(path)]) == 1
+    assert "not a regular file" in one_line_error(capsys)
+
+
+def test_export_eval_text_that_is_a_device(tiny_gpt_checkpoint: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from export.cli import main as export_main
+
+    code = export_main(["onnx", str(tiny_gpt_checkpoint), "--out", str(tmp_path / "m.onnx"),
+                        "--quantize", "int8", "--eval-text", "/dev/zero"])
+    assert code == 1
+    assert "not a regular file" in one_line_error(capsys)
+
+
+def test_a_fifo_sidecar_beside_a_corpus_file_is_not_opened(tmp_path: Path) -> None:
+    from runtime.markup.sources import source_label
+
+    book = tmp_path / "book.txt"
+    book.write_text("text")
+    os.mkfifo(tmp_path / "book.json")
+    assert source_label(book) == "book.txt"
+
+
+@pytest.mark.parametrize("flag", ["--config", "--layers"])
+def test_settings_files_that_are_devices(flag: str, tiny_corpus_file: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from textgen_core.train import main as train_main
+
+    extra = ["--model", "stack"] if flag == "--layers" else []
+    code = train_main(["--corpus", str(tiny_corpus_file), "--out", str(tmp_path / "m.pt"), *extra,
+                       flag, "/dev/zero", "--device", "cpu"])
+    assert code == 1
+    one_line_error(capsys)
+
+
+# 2. Guards and encoders whose time is superlinear --------------------------------------------
+
+
+def _seconds(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def test_the_onnx_metadata_depth_guard_is_linear() -> None:
+    import json
+
+    from runtime.onnx_file import json_depth
+
+    hostile = '"' + '\\"' * 500_000  # 1 MB, an unterminated string of escaped quotes
+    reference = json.dumps("a" * 1_000_000)  # the same size through the json parser: linear
+    linear = _seconds(lambda: [json.loads(reference) for _ in range(10)])
+    assert _seconds(lambda: json_depth(hostile)) < 50 * linear + 1.0
+    assert json_depth('[1, {"a": "[[\\"{"}, [[]]]') == 3
