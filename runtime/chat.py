@@ -25,6 +25,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from runtime.errors import SamplingError, TextgenError
+from runtime.file_kind import TAKES_MODEL, TAKES_TEXT, wrong_kind
 from runtime.gan import file_kind, gan_main
 from runtime.gpt import TextGenerator
 from runtime.markup.copy_index import DEFAULT_MIN_RUN, CopyIndex, validate_min_run
@@ -283,6 +284,13 @@ def interactive(generator: TextGenerator, path: str, session: Session, console: 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     err = Console(stderr=True)
+    # A checkpoint, a corpus or a genai folder given for a file this command opens: say what it is.
+    for path, takes in ((args.model, TAKES_MODEL), (args.prompt_file, TAKES_TEXT),
+                        (args.markup, TAKES_TEXT)):
+        problem = None if path is None else wrong_kind(path, takes)
+        if problem is not None:
+            _error(err, problem)
+            return 1
     one_shot_run = args.prompt is not None or args.prompt_file is not None
     # runtime/gan.py: a GAN file, or --num-samples without a prompt (sentences from a GAN)
     if file_kind(args.model) == "gan" or (args.num_samples is not None and not one_shot_run):

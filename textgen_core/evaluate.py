@@ -9,6 +9,7 @@ import sys
 import numpy as np
 from rich.console import Console
 
+from runtime.file_kind import TAKES_CHECKPOINT, explained
 from runtime.terminal_text import print_error
 from runtime.tokenizer import CharTokenizer
 from runtime.word_tokenizer import UNK_ID, WordTokenizer
@@ -55,7 +56,8 @@ def evaluate(args: argparse.Namespace) -> str:
         raise ConfigError(f"--max-tokens must be >= 0, got {args.max_tokens}")
     if args.batch_size <= 0:
         raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
-    payload = load_checkpoint(args.checkpoint)
+    with explained((args.checkpoint, TAKES_CHECKPOINT)):
+        payload = load_checkpoint(args.checkpoint)
     if args.corpus is None:  # measure on what the model was trained on
         recorded = payload.get("train_state") or {}
         args.corpus = recorded.get("corpus") if isinstance(recorded.get("corpus"), str) else "shakespeare"

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from runtime.errors import MarkupError, SamplingError, TextgenError
+from runtime.file_kind import TAKES_CHECKPOINT, TAKES_TEXT, explained
 from runtime.gan import check_gan_options
 from runtime.markup.copy_index import validate_min_run
 from runtime.markup.render import to_html
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         validate_min_run(args.min_run)
         validate_seed(args.seed)
-        payload = load_checkpoint(args.checkpoint)
+        with explained((args.checkpoint, TAKES_CHECKPOINT)):
+            payload = load_checkpoint(args.checkpoint)
         kind = payload["kind"]
         if kind == "gan":
             narrow_for_gan(args)
@@ -95,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
                                     args.repetition_penalty)
         max_new_tokens = validate_max_new_tokens(
             DEFAULT_MAX_NEW_TOKENS if args.max_new_tokens is None else args.max_new_tokens)
-        prompts = prompts_of(args, "")
+        with explained((args.prompt_file, TAKES_TEXT)):
+            prompts = prompts_of(args, "")
         assert prompts is not None  # the default prompt is the empty one
         num_samples = validate_num_samples(1 if args.num_samples is None else args.num_samples)
         if args.html and len(prompts) * len(temperatures) * num_samples > 1:

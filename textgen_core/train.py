@@ -23,6 +23,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
+from runtime.file_kind import TAKES_CHECKPOINT, TAKES_TEXT, explained
 from runtime.tokenizer import KINDS
 from runtime.yoke_spec import FORMAT as YOKE_FORMAT
 from textgen_core.data.corpus import resolve_corpus
@@ -180,7 +181,14 @@ def _foreign(given: dict[str, Any], name: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else list(argv))
     console = Console(stderr=True)
-    return exit_code(console, lambda: _train(args, console))
+
+    def run() -> int:
+        # A model or a text file where the other is wanted: say what it is and what takes it.
+        with explained((args.config, TAKES_TEXT), (args.init_from, TAKES_CHECKPOINT),
+                       (args.out if args.resume else None, TAKES_CHECKPOINT)):
+            return _train(args, console)
+
+    return exit_code(console, run)
 
 
 def _train(args: argparse.Namespace, console: Console) -> int:

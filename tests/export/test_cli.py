@@ -32,7 +32,10 @@ def test_missing_and_foreign_inputs(tmp_path: Path, tiny_gpt_checkpoint: Path, c
     assert "checkpoint not found" in run_error(capsys, ["onnx", str(tmp_path / "none.pt")])
     text = tmp_path / "notes.pt"
     text.write_text("not a checkpoint")
-    assert "not a loadable textgen checkpoint" in run_error(capsys, ["onnx", str(text)])
+    assert "notes.pt is a text file: train on it" in run_error(capsys, ["onnx", str(text)])
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x00\xff" * 100)
+    assert "not a loadable textgen checkpoint" in run_error(capsys, ["onnx", str(garbage)])
     cut = tmp_path / "cut.pt"
     cut.write_bytes(tiny_gpt_checkpoint.read_bytes()[:2000])
     assert "corrupt, truncated or unsafe" in run_error(capsys, ["torchscript", str(cut)])

@@ -48,11 +48,15 @@ def test_bad_input_is_one_line(exported_tiny: dict[str, Path], args: list[str], 
 
 def test_bad_model_files_are_one_line(tmp_path: Path, exported_tiny: dict[str, Path]) -> None:
     (tmp_path / "notes.onnx").write_text("hello")
+    (tmp_path / "garbage.onnx").write_bytes(b"\x00\xff" * 100)
+    checkpoint = exported_tiny["checkpoint"]
     for path, message in ((tmp_path / "none.onnx", "model file not found"),
-                          (tmp_path / "notes.onnx", "not a usable ONNX model file"),
-                          (exported_tiny["checkpoint"], "not a usable ONNX model file")):
+                          (tmp_path / "garbage.onnx", "not a usable ONNX model file"),
+                          (tmp_path / "notes.onnx", "notes.onnx is a text file: train on it"),
+                          (checkpoint, f"{checkpoint} is a training checkpoint: export it first with "
+                                       f"`python -m export onnx {checkpoint}`")):
         result = chat("--model", str(path), "--prompt", "To")
-        err = result.stderr.decode().strip()
+        err = " ".join(result.stderr.decode().split())
         assert result.returncode == 1 and message in err and "Traceback" not in err
 
 

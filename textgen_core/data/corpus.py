@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from runtime.file_kind import TAKES_TEXT, wrong_kind
 from textgen_core.data.gutenberg import book_paths, is_gutenberg_spec
 from textgen_core.data.regular_file import not_regular_message, open_regular_file
 from textgen_core.errors import CorpusError
@@ -82,6 +83,9 @@ def resolve_corpus(
             f"corpus not found: {spec} (give a .txt file, a folder of .txt files, or one of: "
             f"{builtins})"
         ) from None
+    problem = wrong_kind(path, TAKES_TEXT)  # a model file or folder given as a corpus
+    if problem is not None:
+        raise CorpusError(problem)
     if stat.S_ISDIR(mode):
         # is_file() follows links and is False for FIFOs, devices and sockets.
         files = tuple(sorted(p for p in path.rglob("*.txt") if p.is_file()))
