@@ -248,3 +248,40 @@ def test_the_onnx_metadata_depth_guard_is_linear() -> None:
     linear = _seconds(lambda: [json.loads(reference) for _ in range(10)])
     assert _seconds(lambda: json_depth(hostile)) < 50 * linear + 1.0
     assert json_depth('[1, {"a": "[[\\"{"}, [[]]]') == 3
+
+
+def test_the_runtime_bpe_encoder_is_near_linear_and_keeps_the_library_ids() -> None:
+    import json
+    import random
+
+    tokenizers = pytest.importorskip("tokenizers")
+    from textgen_core.data.tokenizers import TokenizerSpec, build_tokenizer
+
+    prose = ("First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n"
+             "First Citizen:\nYou are all resolved rather to die than to famish?\n") * 30
+    ours = build_tokenizer(TokenizerSpec("bpe", 400), [prose])
+    rng = random.Random(0)
+    paste = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(1_000_000))  # one 1 MB piece
+    ours.encode(prose)
+    reference = _seconds(lambda: ours.encode((prose * 200)[:1_000_000]))  # short cached pieces: linear
+    assert _seconds(lambda: ours.encode(paste)) < 30 * reference + 2.0
+    assert _seconds(lambda: ours.encode("speak" * 200_000)) < 30 * reference + 4.0
+    library = tokenizers.Tokenizer.from_str(json.dumps(ours.data))
+    for text in (paste[:100_000], "speak" * 20_000, "a" * 50_001):
+        assert ours.encode(text) == library.encode(text).ids
+
+
+def test_a_long_stop_text_does_not_rescan_the_held_text() -> None:
+    from runtime.multi_sample import StopFilter
+
+    def stream(stop: str) -> str:
+        f = StopFilter([stop])
+        return "".join(f.feed("a") for _ in range(8000)) + f.flush()
+
+    reference = _seconds(lambda: stream("b"))  # nothing held: linear
+    assert _seconds(lambda: stream("a" * 8000 + "b")) < 30 * reference + 1.0  # 8,000 characters held
+    f = StopFilter(["a" * 10 + "b", "xy"])
+    assert f.feed("a" * 12) == "aa" and f.held == "a" * 10
+    assert f.feed("aab") == "aa" and f.stopped
+    g = StopFilter(["abab"])
+    assert "".join(g.feed(p) for p in ["ab", "aab", "ab"]) == "aba" and g.stopped
