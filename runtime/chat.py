@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
+from runtime.command_line import Parser, add_echo, add_temperature
 from runtime.errors import SamplingError, TextgenError
 from runtime.file_kind import TAKES_MODEL, TAKES_TEXT, wrong_kind
 from runtime.gan import file_kind, gan_main
@@ -40,12 +41,16 @@ from runtime.multi_sample import (
     stops_of,
     validate_num_samples,
 )
-from runtime.sampler import SamplingSettings, validate_max_new_tokens, validate_seed
+from runtime.sampler import (
+    DEFAULT_MAX_NEW_TOKENS,
+    SamplingSettings,
+    validate_max_new_tokens,
+    validate_seed,
+)
 from runtime.terminal_text import print_error, sanitize
 from runtime.tokenizer import start_ids
 from runtime.torchscript_trust import open_trusted
 
-DEFAULT_MAX_NEW_TOKENS = 300  # per reply; None in the parsed flags, since a GAN refuses one
 # --temperature when none is given; it is left None in the parsed flags, since a GAN refuses one
 DEFAULT_TEMPERATURE = SamplingSettings().temperature
 
@@ -85,26 +90,33 @@ def open_model(path: Path, threads: int | None, trust_torchscript: bool) -> Text
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m runtime.chat",
-                                     description="Sample text from an exported textgen model.")
-    parser.add_argument("--model", default="models/gpt.onnx", help="ONNX file (default %(default)s)")
-    parser.add_argument("--prompt", help="continue this text once, print the continuation only "
-                                         "(not the prompt) as plain text and exit")
-    parser.add_argument("--temperature", type=float, nargs="+", default=None,
-                        help=f"0 = greedy (default {DEFAULT_TEMPERATURE}; a GAN takes none); "
-                             "several values with --prompt: each prompt sampled at each")
-    parser.add_argument("--top-k", type=int, default=None, help="keep the k likeliest tokens")
-    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling, in (0, 1]")
+    parser = Parser(prog="python -m runtime.chat",
+                    description="Sample text from an exported textgen model.")
+    parser.add_argument("--model", default="models/gpt.onnx", metavar="MODEL.onnx",
+                        help="ONNX file from `python -m export onnx` (or a .ts file with "
+                             "--trust-torchscript) (default %(default)s)")
+    parser.add_argument("--prompt", metavar="TEXT",
+                        help="continue this text once, print it as plain text and exit (the "
+                             "continuation only; the prompt too with --echo)")
+    add_echo(parser)
+    add_temperature(parser, f"0 = greedy (default {DEFAULT_TEMPERATURE}; a GAN takes none); "
+                            "a comma list 0.5,1.0 (or the flag repeated) with --prompt: each prompt "
+                            "sampled at each")
+    parser.add_argument("--top-k", type=int, default=None,
+                        help="keep the k likeliest tokens (default: all)")
+    parser.add_argument("--top-p", type=float, default=None,
+                        help="nucleus sampling, in (0, 1] (default: off)")
     parser.add_argument("--repetition-penalty", type=float, default=1.0, help="1 = off")
     parser.add_argument("--max-new-tokens", type=int, default=None,
                         help=f"tokens per reply (default {DEFAULT_MAX_NEW_TOKENS})")
-    parser.add_argument("--seed", type=int, default=None, help="same seed, same text")
+    parser.add_argument("--seed", type=int, default=None, help="same seed, same text (default: random)")
     parser.add_argument("--num-samples", type=int, default=None, metavar="N",
                         help="with --prompt: N samples of each prompt and temperature, sampled as "
                              "one batch; GAN models: print N sentences and exit (Enter gives one "
                              "interactively)")
     add_batch_flags(parser)
-    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="onnxruntime intra-op threads (default: onnxruntime's choice)")
     parser.add_argument("--markup", metavar="CORPUS",
                         help="colour passages of each reply copied verbatim from CORPUS (a .txt "
                              "file, a folder, shakespeare, fortunes or gutenberg:IDS once downloaded)")
@@ -119,7 +131,7 @@ def _error(console: Console, message: str) -> None:
     print_error(message, console)
 
 
-def one_shot(generator: TextGenerator, prompt: str, session: Session) -> int:
+def one_shot(generator: TextGenerator, prompt: str, session: Session, echo: bool = False) -> int:
     s = session.settings
     pieces = generator.generate(prompt, session.max_new_tokens, s.temperature, s.top_k, s.top_p,
                                 s.repetition_penalty, session.seed)
@@ -130,6 +142,8 @@ def one_shot(generator: TextGenerator, prompt: str, session: Session) -> int:
         Console(stderr=True, highlight=False).print(terminal_legend(marked), soft_wrap=True)
         return 0
     out = sys.stdout
+    if echo:
+        out.write(sanitize(prompt))
     for piece in pieces:
         out.write(sanitize(piece))
         out.flush()
@@ -157,17 +171,17 @@ def batch_shot(generator: TextGenerator, args: argparse.Namespace, temperatures:
                   num_samples=validate_num_samples(1 if args.num_samples is None else args.num_samples),
                   seed=session.seed,
                   max_new_tokens=session.max_new_tokens, stops=stops_of(args),
-                  show_prompt=False, output=args.output, model=str(args.model))
+                  show_prompt=args.echo, output=args.output, model=str(args.model))
     return 0
 
 
 def _header(generator: TextGenerator, path: str, session: Session) -> Panel:
     c = generator.config
     s = session.settings
-    body = Text.assemble(
-        (f"{path}\n", "bold"),
-        f"{c.get('n_layer')} layers x {c.get('n_embd')} wide, context {generator.block_size}, "
-        f"{generator.vocab_size} tokens\n",
+    body = Text.assemble(  # the path and the file's config values, filtered
+        (sanitize(f"{path}\n"), "bold"),
+        sanitize(f"{c.get('n_layer')} layers x {c.get('n_embd')} wide, context {generator.block_size}, "
+                 f"{generator.vocab_size} tokens\n"),
         f"temperature {s.temperature}, top-k {s.top_k or 'off'}, top-p {s.top_p or 'off'}, "
         f"repetition penalty {s.repetition_penalty}, {session.max_new_tokens} tokens per reply, "
         f"seed {session.seed if session.seed is not None else 'random'}\n",
@@ -323,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             session.min_run = validate_min_run(args.min_run)
             session.markup = load_index(args.markup)
         if args.prompt is not None:
-            return one_shot(generator, args.prompt, session)
+            return one_shot(generator, args.prompt, session, echo=args.echo)
     except TextgenError as exc:
         _error(err, str(exc))
         return 1

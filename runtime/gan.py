@@ -179,11 +179,11 @@ def _check(args: argparse.Namespace) -> None:
 def interactive(sampler: GANSampler, seed: int | None, console: Console) -> int:
     rng = np.random.default_rng(seed)
     c = sampler.config
-    console.print(Panel(Text.assemble(
-        (f"{sampler.path}\n", "bold"),
-        f"GAN generator: {c.get('seq_len')} words at most, vocabulary {sampler.vocab_size}, "
-        f"words chosen by {c.get('token_choice', 'sample')}, seed "
-        f"{seed if seed is not None else 'random'}\n",
+    console.print(Panel(Text.assemble(  # the path and the file's config values, filtered
+        (sanitize(f"{sampler.path}\n"), "bold"),
+        sanitize(f"GAN generator: {c.get('seq_len')} words at most, vocabulary {sampler.vocab_size}, "
+                 f"words chosen by {c.get('token_choice', 'sample')}, seed "
+                 f"{seed if seed is not None else 'random'}\n"),
         ("Enter: a new sentence; /seed N restarts the noise; /quit leaves", "dim")),
         title="textgen GAN", title_align="left"))
     while True:

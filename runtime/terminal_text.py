@@ -32,6 +32,12 @@ def sanitize(text: str) -> str:
     )
 
 
+def plain(text: object, style: str = "") -> Text:
+    """`text` (a name, a title, a path: anything a file, a server or a user chose) for rich,
+    filtered and as plain text: `[bold]` or `[link=...]` in it is shown, never interpreted."""
+    return Text(sanitize(str(text)), style=style)
+
+
 def error_line(message: object) -> str:
     """`message` (an exception or text) sanitized and on one line."""
     return " ".join(sanitize(str(message)).split("\n"))

@@ -285,3 +285,21 @@ def test_a_long_stop_text_does_not_rescan_the_held_text() -> None:
     assert f.feed("aab") == "aa" and f.stopped
     g = StopFilter(["abab"])
     assert "".join(g.feed(p) for p in ["ab", "aab", "ab"]) == "aba" and g.stopped
+
+
+# 4. Strings from files and paths reach rich and the terminal unfiltered ----------------------
+
+
+def test_an_out_name_with_markup_and_math_text_trains_and_is_shown_as_written(
+        tmp_path: Path, tiny_corpus_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from textgen_core.train import main as train_main
+
+    out = tmp_path / "run [/red] $\\frac{1}$ \x1b[2J.pt"
+    code = train_main(["--corpus", str(tiny_corpus_file), "--out", str(out), "--preset", "nano",
+                       "--device", "cpu", "--sample-tokens", "0", "--max-iters", "2", "--eval-interval", "1",
+                       "--block-size", "16", "--batch-size", "2"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert out.exists() and out.with_suffix(".loss.png").exists()
+    shown = " ".join(captured.out.split())
+    assert "run [/red] $\\frac{1}$" in shown and "\x1b" not in captured.out + captured.err

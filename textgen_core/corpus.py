@@ -17,6 +17,8 @@ import sys
 from rich.console import Console
 from rich.table import Table
 
+from runtime.command_line import Parser
+from runtime.terminal_text import plain
 from textgen_core.data.gutenberg_catalogue import (
     DEFAULT_MAX_BOOKS,
     PREFIX,
@@ -36,18 +38,18 @@ DEFAULT_LIMIT = 50
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m textgen_core.corpus",
-                                     description="Search Project Gutenberg's catalogue; check collections.")
+    parser = Parser(prog="python -m textgen_core.corpus",
+                    description="Search Project Gutenberg's catalogue; check collections.")
     commands = parser.add_subparsers(dest="command", required=True)
     find = commands.add_parser("search", help="list the text ebooks matching every condition given")
-    find.add_argument("--author", help="part of an author's name (case and accents ignored)")
-    find.add_argument("--title", help="part of the title")
-    find.add_argument("--language", help="a language code, e.g. en, fr, de")
-    find.add_argument("--subject", help="part of a subject or bookshelf")
+    find.add_argument("--author", metavar="NAME", help="part of an author's name (case and accents ignored)")
+    find.add_argument("--title", metavar="TEXT", help="part of the title")
+    find.add_argument("--language", metavar="CODE", help="a language code, e.g. en, fr, de")
+    find.add_argument("--subject", metavar="TEXT", help="part of a subject or bookshelf")
     find.add_argument("--limit", type=int, default=DEFAULT_LIMIT, metavar="N",
                       help="rows to print (default %(default)s)")
     check = commands.add_parser("check", help="check a named collection against the catalogue")
-    check.add_argument("collection", choices=sorted(COLLECTIONS))
+    check.add_argument("collection", choices=sorted(COLLECTIONS), help="the named collection to check")
     for sub in (find, check):
         sub.add_argument("--refresh", action="store_true", help="fetch the catalogue now")
         sub.add_argument("--gutenberg-mirror", metavar="URL",
@@ -71,20 +73,20 @@ def _search(args: argparse.Namespace) -> int:
     if not found:
         raise CorpusError(f"no text ebook in the Project Gutenberg catalogue matches "
                           f"{shown(query.describe())}")
-    table = Table(title=f"{len(found)} text ebook(s) match {shown(query.describe())}",
+    table = Table(title=plain(f"{len(found)} text ebook(s) match {shown(query.describe())}"),
                   title_justify="left")
     for column in ("id", "title", "author", "language"):
         table.add_column(column, overflow="fold")
     for entry in found[: args.limit]:
-        table.add_row(str(entry.id), entry.display_title, entry.display_authors,
-                      ", ".join(entry.languages))
+        table.add_row(str(entry.id), plain(entry.display_title), plain(entry.display_authors),
+                      plain(", ".join(entry.languages)))
     console = Console()
     console.print(table)
     if len(found) > args.limit:
         console.print(f"... and {len(found) - args.limit} more (--limit)", highlight=False)
     spec = PREFIX + ",".join(f"{name}={value}" for name, value in conditions.items())
-    console.print(f'train on them: python -m textgen_core.train --corpus "{shown(spec, 200)}" '
-                  f"(the first {DEFAULT_MAX_BOOKS} unless --max-books N)", highlight=False,
+    console.print(plain(f'train on them: python -m textgen_core.train --corpus "{shown(spec, 200)}" '
+                        f"(the first {DEFAULT_MAX_BOOKS} unless --max-books N)"), highlight=False,
                   soft_wrap=True)
     return 0
 
@@ -97,7 +99,8 @@ def _check(args: argparse.Namespace) -> int:
     for column in ("id", "title", "author", "catalogue"):
         table.add_column(column, overflow="fold")
     for book in COLLECTIONS[args.collection]:
-        table.add_row(str(book.id), book.title, book.author, mismatches.get(book.id, "matches"),
+        table.add_row(str(book.id), plain(book.title), plain(book.author),
+                      plain(mismatches.get(book.id, "matches")),
                       style="red" if book.id in mismatches else None)
     Console().print(table)
     if mismatches:

@@ -9,8 +9,9 @@ import sys
 import numpy as np
 from rich.console import Console
 
+from runtime.command_line import Parser
 from runtime.file_kind import TAKES_CHECKPOINT, explained
-from runtime.terminal_text import print_error
+from runtime.terminal_text import plain, print_error
 from runtime.tokenizer import CharTokenizer
 from runtime.word_tokenizer import UNK_ID, WordTokenizer
 from textgen_core.data.corpus import resolve_corpus
@@ -29,24 +30,27 @@ SPLITS = ("val", "train", "all")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m textgen_core.evaluate",
         description="Loss and perplexity of a checkpoint on a corpus.",
     )
-    parser.add_argument("checkpoint", help="a .pt checkpoint written by textgen_core.train")
-    parser.add_argument("--corpus",
+    parser.add_argument("checkpoint", metavar="CHECKPOINT.pt",
+                        help="a .pt checkpoint written by textgen_core.train")
+    parser.add_argument("--corpus", metavar="SPEC",
                         help="default: the corpus the checkpoint was trained on (else shakespeare); "
                              "or 'shakespeare', a .txt file or a folder of them, gutenberg:ID,...")
-    parser.add_argument("--encoding", help="text encoding of the corpus files (default: the one the "
-                                           "checkpoint was trained with, else utf-8)")
+    parser.add_argument("--encoding", metavar="NAME",
+                        help="text encoding of the corpus files (default: the one the "
+                             "checkpoint was trained with, else utf-8)")
     parser.add_argument("--gutenberg-mirror", metavar="URL",
                         help="Project Gutenberg mirror for gutenberg:IDS and the named collections")
     parser.add_argument("--split", choices=SPLITS, default="val",
                         help="val: the last 10%% (never trained on); train: the first 90%%; all")
     parser.add_argument("--max-tokens", type=int, default=0,
                         help="evaluate at most this many tokens (0: all of the split)")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument("--batch-size", type=int, default=32, help="windows per forward pass")
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="auto: cuda, then mps, then cpu")
     add_generation_arguments(parser)
     return parser
 
@@ -115,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     except TextgenError as exc:
         print_error(exc)
         return 1
-    Console().print(line, highlight=False, markup=False, soft_wrap=True)  # sentences hold [brackets]
+    Console().print(plain(line), highlight=False, soft_wrap=True)  # sentences and names hold [brackets]
     return 0
 
 

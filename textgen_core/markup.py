@@ -11,13 +11,14 @@ from pathlib import Path
 from rich.console import Console
 
 from runtime.atomic_file import atomic_file
+from runtime.command_line import Parser
 from runtime.errors import MarkupError, TextgenError
 from runtime.file_kind import TAKES_TEXT, wrong_kind
 from runtime.markup.copy_index import DEFAULT_MIN_RUN, CopyIndex, Markup, validate_min_run
 from runtime.markup.render import terminal_legend, to_html, to_terminal
 from runtime.markup.sources import index_dir, source_label
 from runtime.regular_file import read_regular_text
-from runtime.terminal_text import print_error
+from runtime.terminal_text import plain, print_error
 from textgen_core.data.corpus import resolve_corpus
 
 
@@ -28,9 +29,9 @@ def corpus_index(spec: str, encoding: str | None = None, mirror: str | None = No
     root = folder if folder.is_dir() else None
     labels = [source_label(path, root) for path in corpus.files]
     console = Console(stderr=True)
-    with console.status(f"indexing {spec} for verbatim-copy markup (once; cached)") as status:
+    with console.status(plain(f"indexing {spec} for verbatim-copy markup (once; cached)")) as status:
         def on_round(k: int) -> None:
-            status.update(f"indexing {spec} for verbatim-copy markup: sort round {k + 1}")
+            status.update(plain(f"indexing {spec} for verbatim-copy markup: sort round {k + 1}"))
 
         return CopyIndex.for_files(corpus.files, labels, corpus.encoding, cache=index_dir(),
                                    on_round=on_round)
@@ -55,13 +56,15 @@ def add_markup_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m textgen_core.markup",
-                                     description="Mark the passages of a text copied verbatim from a corpus.")
-    parser.add_argument("--corpus", default="shakespeare",
+    parser = Parser(prog="python -m textgen_core.markup",
+                    description="Mark the passages of a text copied verbatim from a corpus.")
+    parser.add_argument("--corpus", default="shakespeare", metavar="SPEC",
                         help="'shakespeare' (default), gutenberg:IDS, women-writers, philosophers, "
                              "a .txt file or a folder of them")
-    parser.add_argument("--encoding", help="text encoding of the corpus files (default utf-8)")
-    parser.add_argument("--text", required=True, help="the text to check (a UTF-8 file; - for stdin)")
+    parser.add_argument("--encoding", metavar="NAME",
+                        help="text encoding of the corpus files (default utf-8)")
+    parser.add_argument("--text", required=True, metavar="FILE",
+                        help="the text to check (a UTF-8 file; - for stdin)")
     parser.add_argument("--html", metavar="OUT.html", help="write a coloured HTML page here")
     add_markup_flags(parser)
     return parser
@@ -100,8 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         markup: Markup = index.mark(text, args.min_run)
         if args.html:
             page = to_html(markup, title=f"Verbatim copies from {args.corpus}", corpus=args.corpus)
-            out.print(f"wrote {write_html(args.html, page)}: {markup.summary()}", soft_wrap=True,
-                      markup=False)
+            out.print(plain(f"wrote {write_html(args.html, page)}: {markup.summary()}"), soft_wrap=True)
         else:
             out.print(to_terminal(markup), soft_wrap=True)
             out.print(terminal_legend(markup), soft_wrap=True)

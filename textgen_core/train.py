@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.text import Text
 
+from runtime.command_line import Parser
 from runtime.file_kind import TAKES_CHECKPOINT, TAKES_TEXT, explained
+from runtime.terminal_text import plain
 from runtime.tokenizer import KINDS
 from runtime.yoke_spec import FORMAT as YOKE_FORMAT
 from textgen_core.data.corpus import resolve_corpus
@@ -34,7 +35,7 @@ from textgen_core.errors import ConfigError
 from textgen_core.models.gpt import POSITIONS, GPTConfig
 from textgen_core.training import gan_run, gpt_run, stack_run
 from textgen_core.training.cli_outcome import EXIT_INTERRUPTED, exit_code, print_summary
-from textgen_core.training.config import COMPILE_MODES, DEVICES, DTYPE_CHOICES, TrainConfig
+from textgen_core.training.config import COMPILE_MODES, DEVICES, DTYPE_CHOICES, OPTIMIZERS, TrainConfig
 from textgen_core.training.flags import flag_list
 from textgen_core.training.gan import train_gan
 from textgen_core.training.gpt import train_gpt
@@ -71,7 +72,7 @@ SHARED_RUN_KEYS = RUN_KEYS  # preset, corpus, encoding, out, device, compile, mo
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m textgen_core.train",
         description="Train a text-generation model and write a checkpoint. Flags of one model family "
                     "given to another are refused.",
@@ -79,19 +80,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model", choices=list(FAMILIES), default=None,
                         help="model family: gpt (default), gan (docs/gan.md), stack "
                              "(docs/layer-stack.md); or `model` in the --config file")
-    parser.add_argument("--corpus", help="'shakespeare' (default), 'fortunes', a .txt file or a folder of "
-                                         "them, gutenberg:ID,..., a catalogue search "
-                                         "gutenberg:FIELD=VALUE,..., women-writers, philosophers")
-    parser.add_argument("--encoding", help="text encoding of the corpus files (default utf-8)")
+    parser.add_argument("--corpus", metavar="SPEC",
+                        help="'shakespeare' (default), 'fortunes', a .txt file or a folder of "
+                             "them, gutenberg:ID,..., a catalogue search "
+                             "gutenberg:FIELD=VALUE,..., women-writers, philosophers")
+    parser.add_argument("--encoding", metavar="NAME",
+                        help="text encoding of the corpus files (default utf-8)")
     parser.add_argument("--max-books", dest="max_books", type=int, metavar="N",
                         help="cap a gutenberg:FIELD=VALUE search at N books (default 20)")
     parser.add_argument("--gutenberg-mirror", dest="gutenberg_mirror", metavar="URL",
                         help="Project Gutenberg mirror for gutenberg:IDS and the named collections "
                              "(default $TEXTGEN_GUTENBERG_MIRROR, else https://www.gutenberg.org/)")
-    parser.add_argument("--out", help="checkpoint path (default models/<model>.pt)")
-    parser.add_argument("--preset", help="named settings: gpt: cpu, baby, fast, nano (default: by device); "
-                                         "gan and stack: nano")
-    parser.add_argument("--config", help="TOML file of settings ([model], [train] tables)")
+    parser.add_argument("--out", metavar="FILE.pt", help="checkpoint path (default models/<model>.pt)")
+    parser.add_argument("--preset", metavar="NAME",
+                        help="named settings: gpt: cpu, baby, fast, nano (default: by device); "
+                             "gan and stack: nano")
+    parser.add_argument("--config", metavar="FILE.toml",
+                        help="TOML file of settings ([model], [train] tables)")
     parser.add_argument("--resume", action="store_true", help="continue the run saved at --out")
     parser.add_argument("--init-from", metavar="CKPT", help="fine-tune from this checkpoint")
     parser.add_argument("--tokenizer", metavar="|".join(KINDS), default=None,
@@ -120,8 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_field(group: argparse._ArgumentGroup, name: str, default: object) -> None:
     flag = "--" + name.replace("_", "-")
+    text = f"{FIELD_HELP[name]} (default: the preset's, else {default})" if name in FIELD_HELP else None
     if isinstance(default, bool):
-        group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None)
+        group.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None,
+                           help=text)
     elif name == "yoke":
         group.add_argument(flag, dest=name, type=str, default=None, metavar=YOKE_FORMAT,
                            help="narrow block LAYER's feed-forward to HIDDEN units (docs/yoke.md)")
@@ -133,11 +140,44 @@ def _add_field(group: argparse._ArgumentGroup, name: str, default: object) -> No
         group.add_argument(flag, dest=name, choices=POSITIONS, default=None,
                            help="rotary (default; the cache slides without re-reading) or "
                                 "learned (nanoGPT's absolute embeddings)")
+    elif name == "optimizer":
+        group.add_argument(flag, dest=name, choices=OPTIMIZERS, default=None, help=text)
     else:
-        group.add_argument(flag, dest=name, type=type(default), default=None, metavar="N")
+        group.add_argument(flag, dest=name, type=type(default), default=None, help=text)
 
 
 _MODE_DESTS = ("config", "resume", "init_from", "overwrite")
+
+# What each model and training field means on the command line; the default shown is the
+# field's own, which a preset (and the config file) overrides.
+FIELD_HELP = {
+    "block_size": "context length in tokens",
+    "n_layer": "transformer blocks",
+    "n_head": "attention heads per block",
+    "n_embd": "embedding width",
+    "dropout": "dropout probability, in [0, 1)",
+    "bias": "biases in the linear and norm layers",
+    "batch_size": "sequences per optimizer step (per process)",
+    "gradient_accumulation_steps": "micro-batches summed into one optimizer step",
+    "max_iters": "optimizer steps of the run",
+    "learning_rate": "peak learning rate (after warmup)",
+    "min_lr": "learning rate at the end of the cosine decay",
+    "warmup_iters": "steps of linear warmup",
+    "lr_decay_iters": "steps of cosine decay (0: until --max-iters)",
+    "weight_decay": "AdamW weight decay (matrices only)",
+    "beta1": "AdamW beta1, in [0, 1)",
+    "beta2": "AdamW beta2, in [0, 1)",
+    "grad_clip": "clip the gradient norm to this (0: off)",
+    "eval_interval": "steps between evaluations (validation loss, a sample, the plot)",
+    "eval_iters": "batches per loss estimate",
+    "checkpoint_interval": "steps between checkpoints",
+    "log_interval": "steps between progress and metrics-log lines",
+    "sample_tokens": "tokens of the sample printed at each evaluation (0: none)",
+    "seed": "seeds model init, batches and dropout",
+    "yoke_windows": "stateful yoke: consecutive windows per stream before it restarts",
+    "optimizer": "adamw, or muon (Muon on hidden matrices at --muon-lr, AdamW on the rest)",
+    "muon_lr": "Muon's learning rate (--optimizer muon)",
+}
 
 
 def build_request(args: argparse.Namespace) -> tuple[str, RunRequest]:
@@ -197,7 +237,7 @@ def _train(args: argparse.Namespace, console: Console) -> int:
     notes: list[str] = []
     spec = family.build_spec(request, notes)
     for note in notes:
-        console.print(Text(f"note: {note}", style="yellow"))
+        console.print(plain(f"note: {note}", style="yellow"))
     if is_gutenberg_spec(spec.corpus):
         # Fetch missing books now, from the chosen mirror; training then reads the cache.
         resolve_corpus(spec.corpus, spec.encoding, gutenberg_mirror=request.run.get("gutenberg_mirror"))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime.regular_file import CONFIG_LIMIT
+from runtime.terminal_text import plain
 from textgen_core.data.cache import cache_dir
 from textgen_core.data.gutenberg_catalogue import (
     PREFIX,
@@ -157,13 +158,14 @@ def _announce(query: Query, entries: list[Entry], total: int) -> None:
     from rich.table import Table
 
     capped = f"the first {len(entries)} (max-books {query.max_books})" if total > len(entries) else "all"
-    table = Table(title=f"Project Gutenberg search {shown(query.describe())}: {total} text ebook(s) "
-                        f"match, training on {capped}, in catalogue order", title_justify="left")
+    table = Table(title=plain(f"Project Gutenberg search {shown(query.describe())}: {total} text "
+                              f"ebook(s) match, training on {capped}, in catalogue order"),
+                  title_justify="left")
     for column in ("id", "title", "author", "language"):
         table.add_column(column, overflow="fold")
     for entry in entries:
-        table.add_row(str(entry.id), entry.display_title, entry.display_authors,
-                      ", ".join(entry.languages))
+        table.add_row(str(entry.id), plain(entry.display_title), plain(entry.display_authors),
+                      plain(", ".join(entry.languages)))
     Console(stderr=True).print(table)
 
 

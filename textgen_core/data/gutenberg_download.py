@@ -113,7 +113,23 @@ def _opener(deadline: _Deadline) -> urllib.request.OpenerDirector:
         def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
             return self.do_open(SecureConnection, req, context=self._context)
 
-    return urllib.request.build_opener(Handler, SecureHandler)
+    return urllib.request.build_opener(Handler, SecureHandler, HTTPOnlyRedirects)
+
+
+class HTTPOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Redirects from a mirror lead to http(s) only: urllib would follow one to ftp://, whose
+    transfer runs outside the attempt's deadline (and a mirror has no reason to send one)."""
+
+    max_redirections = 5
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        scheme = urllib.parse.urlsplit(newurl).scheme.lower()
+        if scheme not in ("http", "https"):
+            fp.close()
+            raise CorpusError(f"the mirror redirected {req.full_url} to {newurl[:200]}, which is not an "
+                              "http:// or https:// URL; refused")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
 def fetch(url: str, what: str, mirror: str, max_bytes: int, retry: RetryPolicy = DEFAULT_RETRY,
@@ -162,7 +178,9 @@ def fetch(url: str, what: str, mirror: str, max_bytes: int, retry: RetryPolicy =
 def _get(url: str, what: str, timeout: float, max_bytes: int, deadline: _Deadline,
          label: str) -> tuple[bytes, str]:
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+    from rich.progress import BarColumn, DownloadColumn, Progress, RenderableColumn, TransferSpeedColumn
+
+    from runtime.terminal_text import plain
 
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     with _opener(deadline).open(request, timeout=timeout) as response:
@@ -172,7 +190,8 @@ def _get(url: str, what: str, timeout: float, max_bytes: int, deadline: _Deadlin
             raise CorpusError(f"{what} at {url} is {total:,} bytes, more than the {max_bytes:,} "
                               "it can be; refused")
         content_type = response.headers.get("Content-Type", "")
-        progress = Progress(TextColumn(f"[bold]{label or what}"), BarColumn(bar_width=28),
+        # a book's title comes from the catalogue: shown filtered, as plain text
+        progress = Progress(RenderableColumn(plain(label or what, style="bold")), BarColumn(bar_width=28),
                             DownloadColumn(), TransferSpeedColumn(),
                             console=Console(stderr=True), transient=True)
         parts: list[bytes] = []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from runtime.terminal_text import print_error
+from runtime.terminal_text import plain, print_error
 from textgen_core.errors import TextgenError
 
 EXIT_INTERRUPTED = 130
@@ -50,7 +50,7 @@ def print_summary(out: Path, result: RunResult) -> int:
         losses = f"val loss {result.val_loss:.4f} (best {result.best_val_loss:.4f})"
     else:  # saved (Ctrl-C) before the first evaluation
         losses = "not evaluated yet"
-    Console().print(
+    Console().print(plain(  # the --out name is shown as written, never read as rich markup
         f"saved {out}: step {result.step}, {losses}, {result.tokens_per_s:,.0f} tok/s, "
-        f"{result.train_seconds:.0f} s of training", highlight=False, soft_wrap=True)
+        f"{result.train_seconds:.0f} s of training"), highlight=False, soft_wrap=True)
     return EXIT_INTERRUPTED if result.interrupted else 0

@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.console import Console
 
+from runtime.terminal_text import plain
 from textgen_core.errors import ConfigError
 from textgen_core.models.gan import CRITIC_INPUTS, NOISE_DISTRIBUTIONS, TOKEN_CHOICES, GANConfig
 from textgen_core.training import run_rules
@@ -52,10 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            help=text)
     group.add_argument("--noise-1d", dest="noise_1d", action=argparse.BooleanOptionalAction, default=None,
                        help="map (N, S) global noise and broadcast it over E (cheaper)")
-    group.add_argument("--noise-dist", dest="noise_dist", choices=NOISE_DISTRIBUTIONS, default=None)
+    group.add_argument("--noise-dist", dest="noise_dist", choices=NOISE_DISTRIBUTIONS, default=None,
+                       help="distribution of the generator's noise (default: the GAN's recipe)")
     group.add_argument("--token-choice", dest="token_choice", choices=TOKEN_CHOICES, default=None,
                        help="how the fed-back word is chosen: sample (default) or argmax")
-    group.add_argument("--critic-input", dest="critic_input", choices=CRITIC_INPUTS, default=None)
+    group.add_argument("--critic-input", dest="critic_input", choices=CRITIC_INPUTS, default=None,
+                       help="what the critic reads of a generated word: the one-hot word with the "
+                            "softmax's gradient (straight-through) or the softmax itself (soft)")
 
 
 def build_spec(request: RunRequest) -> GANRunSpec:
@@ -113,7 +117,7 @@ def summary(out: Path, result: GANRunResult) -> int:
                     f"{result.wasserstein:.4f}")
     else:  # saved (Ctrl-C) before the first evaluation
         measured = "not evaluated yet"
-    Console().print(
+    Console().print(plain(  # the --out name is shown as written, never read as rich markup
         f"saved {out}: step {result.step}, {measured}, {result.sentences_per_s:,.0f} sentences/s, "
-        f"{result.train_seconds:.0f} s of training", highlight=False, soft_wrap=True)
+        f"{result.train_seconds:.0f} s of training"), highlight=False, soft_wrap=True)
     return EXIT_INTERRUPTED if result.interrupted else 0

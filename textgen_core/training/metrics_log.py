@@ -14,6 +14,7 @@ from typing import Any
 
 from runtime.atomic_file import append_file, atomic_file, describe_os_error, write_atomic
 from runtime.regular_file import open_regular
+from runtime.terminal_text import sanitize
 from textgen_core.errors import CheckpointError
 
 
@@ -101,7 +102,7 @@ def plot_losses(records: list[dict[str, Any]], out: Path) -> None:
     ax.set_xlabel("tokens seen")
     ax.set_ylabel("cross-entropy loss (nats/token)")
     # the title holds the --out name: plain text, never matplotlib's `$...$` math
-    ax.set_title(f"{out.stem.removesuffix('.loss')}: loss against tokens seen", parse_math=False)
+    ax.set_title(sanitize(f"{out.stem.removesuffix('.loss')}: loss against tokens seen"), parse_math=False)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -154,6 +155,6 @@ def plot_gan_losses(records: list[dict[str, Any]], out: Path) -> None:
     right.set_xlabel("generator step")
     right.set_title("held-out")
     right.grid(alpha=0.3)
-    fig.suptitle(f"{out.stem.removesuffix('.loss')}: GAN training", parse_math=False)  # plain text
+    fig.suptitle(sanitize(f"{out.stem.removesuffix('.loss')}: GAN training"), parse_math=False)  # plain text
     fig.tight_layout()
     save_png(fig, out)

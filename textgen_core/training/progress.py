@@ -26,6 +26,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from runtime.terminal_text import plain
+
 
 def fmt(value: float | None, spec: str) -> str:
     return "-" if value is None or not math.isfinite(value) else format(value, spec)
@@ -59,7 +61,7 @@ class ProgressDisplay:
         self.progress.stop()
 
     def message(self, text: str, style: str = "") -> None:
-        self.console.print(Text(text, style=style))
+        self.console.print(plain(text, style=style))
 
     def _flush_when_piped(self) -> None:
         # Piped output is block-buffered: show each evaluation line as it happens.
@@ -108,7 +110,7 @@ class TrainingDisplay(ProgressDisplay):
         self.console.print(line)
         if sample:
             shown = sample if len(sample) <= 300 else sample[:300] + "…"
-            self.console.print(Text(shown.replace("\x1b", "\ufffd"), style="dim"))
+            self.console.print(plain(shown, style="dim"))
         self._flush_when_piped()
 
 
@@ -144,5 +146,5 @@ class GANDisplay(ProgressDisplay):
             (f"step {step}", "bold"), f" ({phase}): held-out NLL {_gan_fmt(val_nll)} nats/word, "
             f"critic W estimate {_gan_fmt(wasserstein)}"))
         for sample in samples:
-            self.console.print(Text("  " + sample.replace("\x1b", "\ufffd"), style="dim"))
+            self.console.print(plain("  " + sample, style="dim"))
         self._flush_when_piped()

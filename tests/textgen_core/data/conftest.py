@@ -28,6 +28,7 @@ class Route:
     content_type: str = "text/plain; charset=utf-8"
     drip_s: float = 0.0  # > 0: send one byte, then wait this long, and so on
     drip_headers: bool = True  # drip the status line and headers too, else send them at once
+    headers: dict[str, str] = field(default_factory=dict)  # more headers (a redirect's Location)
 
 
 def gutenberg_file(book_id: int, title: str = "", author: str = "Ann Example", body: str = "",
@@ -103,6 +104,8 @@ def pg_mirror(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loopb
             self.send_response(route.status)
             self.send_header("Content-Type", route.content_type)
             self.send_header("Content-Length", str(len(route.body)))
+            for name, value in route.headers.items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(route.body)
 

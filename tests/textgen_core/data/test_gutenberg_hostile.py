@@ -113,3 +113,54 @@ def test_start_without_end_marker_is_refused_not_trained_on_with_its_licence(pg_
     assert "book 81 has a '*** START OF THE PROJECT GUTENBERG EBOOK' line but no '*** END" in str(error)
     assert cached_files(tmp_path) == []
 
+
+
+def test_a_redirect_to_another_scheme_is_refused_and_http_ones_followed(pg_mirror, dead_mirror_url: str,
+                                                                        tmp_path: Path) -> None:
+    # issue 27, class 7: urllib follows a redirect to ftp://, whose transfer no deadline covers
+    port = dead_mirror_url.rsplit(":", 1)[1].strip("/")
+    pg_mirror.serve_book(81, b"moved", status=302, headers={"Location": f"ftp://127.0.0.1:{port}/pg81.txt"})
+    error = raises_within(lambda: book_paths("gutenberg:81", pg_mirror.url,
+                                             retry=RetryPolicy(attempts=2, backoff_s=0.01, timeout_s=5)))
+    assert "redirected" in str(error) and "not an http:// or https:// URL" in str(error)
+    assert len(pg_mirror.book_requests()) == 1  # refused, not retried
+    assert cached_files(tmp_path) == []
+    data = pg_mirror.add_book(82)
+    pg_mirror.routes["/elsewhere/82.txt"] = pg_mirror.routes.pop("/cache/epub/82/pg82.txt")
+    pg_mirror.serve_book(82, b"moved", status=302, headers={"Location": "/elsewhere/82.txt"})
+    (path,) = book_paths("gutenberg:82", pg_mirror.url)
+    assert "quiet morning in book 82" in path.read_text(encoding="utf-8") and data
+
+
+MARKUP_TITLES = [
+    (501, "Text", "Pride [/bold] and [bold]Prejudice", "en", "Austen, Jane"),
+    (502, "Text", "[link=https://evil.example/]Emma[/link]", "en", "Austen, Jane"),
+    (503, "Text", "Persuasion \x1b]8;;https://evil.example/\x07click\x1b]8;;\x07 {0} {task}", "en",
+     "Austen, [red]Jane"),
+]
+
+
+def test_catalogue_titles_with_markup_and_escapes_are_shown_as_plain_text(
+        pg_mirror, capsys: pytest.CaptureFixture[str]) -> None:
+    # issue 27, class 4: a title is text to show, never rich markup or terminal escapes
+    from textgen_core.corpus import main as corpus_cli
+
+    pg_mirror.set_catalogue(MARKUP_TITLES)
+    assert corpus_cli(["search", "--author", "Austen", "--gutenberg-mirror", pg_mirror.url]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Pride [/bold] and [bold]Prejudice" in out
+    assert "[link=https://evil.example/]Emma[/link]" in out
+    assert "Austen, [red]Jane" in out
+    assert "\x1b" not in out and "\x07" not in out
+
+
+def test_training_on_a_search_with_markup_titles_lists_them_plainly(
+        pg_mirror, capsys: pytest.CaptureFixture[str]) -> None:
+    from textgen_core.data.gutenberg import book_paths as paths
+
+    pg_mirror.set_catalogue(MARKUP_TITLES)
+    for book_id, _, title, *_ in MARKUP_TITLES:
+        pg_mirror.add_book(book_id, title="Tale")
+    assert len(paths("gutenberg:author=Austen", pg_mirror.url)) == 3
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Pride [/bold] and [bold]Prejudice" in err and "\x1b" not in err
