@@ -22,6 +22,7 @@ from export.parity import FP32_TOLERANCE, onnx_parity, require_parity
 from export.quantize import QUANTIZATIONS, quantization_cost, quantize
 from export.staging import file_size, staged, write_logits_file
 from export.stateful_parity import stateful_onnx_parity
+from runtime.command_line import Parser
 from runtime.contract import KINDS
 from runtime.errors import TextgenError
 from runtime.file_kind import TAKES_CHECKPOINT, TAKES_TEXT, explained, wrong_kind
@@ -34,32 +35,35 @@ from textgen_core.training.checkpoint import load_checkpoint
 
 SUPPORTED_KINDS = KINDS
 EVAL_TOKENS = 1024
+CHECKPOINT_HELP = "a checkpoint written by textgen_core.train"
 EVAL_TEXT_LIMIT = 64 << 20  # bytes of --eval-text; only its first 50 x EVAL_TOKENS characters are used
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m export",
-                                     description="Export a textgen checkpoint.")
+    parser = Parser(prog="python -m export",
+                    description="Export a textgen checkpoint.")
     sub = parser.add_subparsers(dest="format", required=True, metavar="{onnx,genai,torchscript,web}")
     onnx = sub.add_parser("onnx", help="ONNX with a key/value cache (for runtime/)")
-    onnx.add_argument("checkpoint")
-    onnx.add_argument("-o", "--output", help="default: <checkpoint stem>.onnx beside it")
+    onnx.add_argument("checkpoint", metavar="CHECKPOINT.pt", help=CHECKPOINT_HELP)
+    onnx.add_argument("-o", "--output", metavar="FILE.onnx", help="default: <checkpoint stem>.onnx beside it")
     onnx.add_argument("--quantize", choices=QUANTIZATIONS,
                       help="also write a quantized file: int8 (dynamic) or int4 (MatMulNBits)")
-    onnx.add_argument("--eval-text", help="text to measure the quantization's loss cost on "
-                                          "(default: 1024 tokens sampled from the model)")
+    onnx.add_argument("--eval-text", metavar="FILE.txt",
+                      help="text to measure the quantization's loss cost on "
+                           "(default: 1024 tokens sampled from the model)")
     genai = sub.add_parser(
         "genai", help="an onnxruntime-genai model folder (model.onnx, genai_config.json, "
                       "tokenizer.json)",
         description="The folder onnxruntime-genai opens as it is: og.Model(DIR). See "
                     "export/genai.py for how its graph relates to the onnx export's.")
-    genai.add_argument("checkpoint")
-    genai.add_argument("-o", "--output", help="default: <checkpoint stem>-genai/ beside it")
+    genai.add_argument("checkpoint", metavar="CHECKPOINT.pt", help=CHECKPOINT_HELP)
+    genai.add_argument("-o", "--output", metavar="FOLDER", help="default: <checkpoint stem>-genai/ beside it")
     genai.add_argument("--quantize", choices=QUANTIZATIONS,
                        help="write the quantized graph as model.onnx (int4: what "
                             "onnxruntime-genai's builder writes for -p int4)")
-    genai.add_argument("--eval-text", help="text to measure the quantization's loss cost on "
-                                           "(default: 1024 tokens sampled from the model)")
+    genai.add_argument("--eval-text", metavar="FILE.txt",
+                       help="text to measure the quantization's loss cost on "
+                            "(default: 1024 tokens sampled from the model)")
     ts = sub.add_parser(
         "torchscript", help="TorchScript (runs code when loaded: for PyTorch deployments that trust it)",
         description="The interface depends on the kind. gpt: forward(input_ids [b, s]) -> logits "
@@ -67,15 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
                     "yoke_state_out [b, s, H]). stack: forward(input_ids, *state) -> (logits, "
                     "*next_state), no state without RNN/LSTM layers. gan: forward(global_noise, "
                     "step_noise, block_noise[, uniform]) -> (token_ids, probs), as its ONNX file.")
-    ts.add_argument("checkpoint")
-    ts.add_argument("-o", "--output", help="default: <checkpoint stem>.ts beside it")
+    ts.add_argument("checkpoint", metavar="CHECKPOINT.pt", help=CHECKPOINT_HELP)
+    ts.add_argument("-o", "--output", metavar="FILE.ts", help="default: <checkpoint stem>.ts beside it")
     web = sub.add_parser(
         "web", help="a static web page that samples the model in the browser (onnxruntime-web)",
         description="A folder any static file server hosts: index.html, the model, its tokenizer "
                     "and settings, our scripts and onnxruntime-web's WebAssembly files (fetched once "
                     "with npm, or from TEXTGEN_ONNXRUNTIME_WEB). See export/web.py.")
-    web.add_argument("checkpoint")
-    web.add_argument("-o", "--output", help="default: <checkpoint stem>-web/ beside it")
+    web.add_argument("checkpoint", metavar="CHECKPOINT.pt", help=CHECKPOINT_HELP)
+    web.add_argument("-o", "--output", metavar="FOLDER", help="default: <checkpoint stem>-web/ beside it")
     return parser
 
 

@@ -23,6 +23,8 @@ import numpy as np
 from runtime.errors import SamplingError
 
 GREEDY_BELOW = 1e-6
+# Tokens per sample (and per chat reply) when --max-new-tokens is not given: nanoGPT sample.py's.
+DEFAULT_MAX_NEW_TOKENS = 500
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from runtime.command_line import Parser, add_echo, add_temperature
 from runtime.errors import MarkupError, SamplingError, TextgenError
 from runtime.file_kind import TAKES_CHECKPOINT, TAKES_TEXT, explained
 from runtime.gan import check_gan_options
@@ -26,7 +27,12 @@ from runtime.multi_sample import (
     stops_of,
     validate_num_samples,
 )
-from runtime.sampler import SamplingSettings, validate_max_new_tokens, validate_seed
+from runtime.sampler import (
+    DEFAULT_MAX_NEW_TOKENS,
+    SamplingSettings,
+    validate_max_new_tokens,
+    validate_seed,
+)
 from runtime.terminal_text import print_error, sanitize
 from runtime.tokenizer import start_ids
 from textgen_core.errors import CheckpointError
@@ -40,32 +46,35 @@ from textgen_core.training.config import DEVICES
 from textgen_core.training.device import resolve_device
 
 DEFAULT_TEMPERATURE = SamplingSettings().temperature  # --temperature stays None: a GAN takes none
-DEFAULT_MAX_NEW_TOKENS = 500  # nanoGPT sample.py's; None in the flags, as a GAN takes none
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m textgen_core.sample",
-                                     description="Continue a prompt with a trained checkpoint "
-                                                 "(a GAN's: write sentences).")
-    parser.add_argument("checkpoint")
-    parser.add_argument("--prompt", default=None,
-                        help="text to continue (default: a new line); stdout holds the prompt, then the "
-                             "continuation "
-                             "(runtime.chat --prompt prints the continuation only)")
+    parser = Parser(prog="python -m textgen_core.sample",
+                    description="Continue a prompt with a trained checkpoint "
+                                "(a GAN's: write sentences).")
+    parser.add_argument("checkpoint", metavar="CHECKPOINT.pt",
+                        help="a checkpoint written by textgen_core.train (an exported .onnx file: "
+                             "runtime.chat --model)")
+    parser.add_argument("--prompt", default=None, metavar="TEXT",
+                        help="text to continue (default: the empty text); stdout holds the "
+                             "continuation, after the prompt with --echo")
+    add_echo(parser)
     parser.add_argument("--max-new-tokens", type=int, default=None,
                         help=f"tokens to generate (default {DEFAULT_MAX_NEW_TOKENS}; a GAN takes none)")
-    parser.add_argument("--temperature", type=float, nargs="+", default=None,
-                        help=f"0 = greedy (default {DEFAULT_TEMPERATURE}; a GAN takes none); "
-                             "several values: each prompt sampled at each")
-    parser.add_argument("--top-k", type=int, default=None)
-    parser.add_argument("--top-p", type=float, default=None)
-    parser.add_argument("--repetition-penalty", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=None)
+    add_temperature(parser, f"0 = greedy (default {DEFAULT_TEMPERATURE}; a GAN takes none); "
+                            "a comma list 0.5,1.0 (or the flag repeated): each prompt sampled at each")
+    parser.add_argument("--top-k", type=int, default=None,
+                        help="keep the k likeliest tokens (default: all)")
+    parser.add_argument("--top-p", type=float, default=None,
+                        help="nucleus sampling, in (0, 1] (default: off)")
+    parser.add_argument("--repetition-penalty", type=float, default=1.0, help="1 = off")
+    parser.add_argument("--seed", type=int, default=None, help="same seed, same text (default: random)")
     parser.add_argument("--num-samples", type=int, default=None, metavar="N",
                         help="N samples of each prompt and temperature, sampled as one batch "
                              "(default 1); GAN checkpoints: N sentences, one per line")
     add_batch_flags(parser)
-    parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument("--device", choices=DEVICES, default="auto",
+                        help="auto: cuda, then mps, then cpu")
     parser.add_argument("--html", metavar="OUT.html",
                         help="also write the text as HTML, colouring passages copied verbatim from "
                              "the training corpus")
@@ -109,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                               prompts=prompts, temperatures=temperatures, settings=settings,
                               num_samples=num_samples, seed=args.seed,
                               max_new_tokens=max_new_tokens, stops=stops_of(args),
-                              show_prompt=True, output=args.output, model=args.checkpoint)
+                              show_prompt=args.echo, output=args.output, model=args.checkpoint)
         if args.html:
             _write_markup(args, payload.get("train_state") or {}, texts[0])
     except TextgenError as exc:

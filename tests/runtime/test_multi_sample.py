@@ -192,12 +192,12 @@ def test_both_command_lines_write_the_same_samples(exported_tiny: dict[str, Path
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("To be\n\nWhether\n", encoding="utf-8")
-    flags = ["--prompt-file", str(prompts), "--num-samples", "2", "--temperature", "0.5", "1.0",
+    flags = ["--prompt-file", str(prompts), "--num-samples", "2", "--temperature", "0.5,1.0",
              "--seed", "9", "--max-new-tokens", "25", "--stop", "\n", "--stop", "zz"]
     assert chat.main(["--model", str(exported_tiny["onnx"]), *flags,
                       "--output", str(tmp_path / "runtime.jsonl")]) == 0
     chat_out = capsys.readouterr().out
-    assert sample_main([str(exported_tiny["checkpoint"]), *flags, "--device", "cpu",
+    assert sample_main([str(exported_tiny["checkpoint"]), *flags, "--device", "cpu", "--echo",
                         "--output", str(tmp_path / "torch.jsonl")]) == 0
     sample_out = capsys.readouterr().out
     ours = [json.loads(line) for line in (tmp_path / "runtime.jsonl").read_text().splitlines()]
@@ -210,7 +210,7 @@ def test_both_command_lines_write_the_same_samples(exported_tiny: dict[str, Path
     assert all("\n" not in r["text"] for r in ours)
     assert [{**r, "model": ""} for r in ours] == [{**r, "model": ""} for r in theirs]
     assert chat_out.count("=== sample ") == 8 and "temperature 0.5, seed 10 ===" in chat_out
-    for record in ours:  # chat prints continuations, sample prints prompt + continuation
+    for record in ours:  # chat prints continuations, sample with --echo prompt + continuation
         assert record["text"] in chat_out and record["prompt"] + record["text"] in sample_out
 
 
@@ -222,7 +222,7 @@ def test_both_command_lines_write_the_same_samples(exported_tiny: dict[str, Path
     (["--stop", "x"], "are for one-shot runs: add --prompt TEXT"),
     (["--prompt", "To", "--output", "no/such/folder/x.jsonl"], "--output no/such/folder/x.jsonl: "
                                                                "not a file in an existing folder"),
-    (["--prompt", "To", "--temperature", "0.5", "-1"], "--temperature must be a finite number"),
+    (["--prompt", "To", "--temperature", "0.5,-1"], "--temperature must be a finite number"),
 ])
 def test_bad_batch_flags_get_one_line(flags: list[str], message: str, exported_tiny: dict[str, Path],
                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

@@ -63,7 +63,8 @@ def test_sample_html_uses_the_checkpoints_corpus(tiny_gpt_checkpoint: Path, tiny
     ckpt = tmp_path / "tiny.pt"
     save_checkpoint(payload, ckpt)
     out = tmp_path / "sample.html"
-    args = [str(ckpt), "--prompt", "To be", "--max-new-tokens", "120", "--temperature", "0", "--html", str(out)]
+    args = [str(ckpt), "--prompt", "To be", "--max-new-tokens", "120", "--temperature", "0", "--html", str(out),
+            "--echo"]
     assert sample_main(args) == 0
     captured = capsys.readouterr()
     assert captured.out.startswith("To be") and len(captured.out) == len("To be") + 121

@@ -6,7 +6,8 @@ from textgen_core.sample import main
 
 
 def test_sample_streams_the_prompt_and_continuation(tiny_gpt_checkpoint: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(tiny_gpt_checkpoint), "--prompt", "To be", "--max-new-tokens", "40", "--seed", "1"]) == 0
+    assert main([str(tiny_gpt_checkpoint), "--prompt", "To be", "--max-new-tokens", "40", "--seed", "1",
+                 "--echo"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("To be") and len(out) == len("To be") + 40 + 1
 

@@ -36,8 +36,10 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
                        help="for a GPT: BLEU, self-BLEU and judge NLL of sampled sentences")
     group.add_argument("--judge", metavar="GPT_CKPT", help="score the sentences' NLL under this GPT")
     group.add_argument("--num-samples", type=int, default=500, help="sentences per row (default 500)")
-    group.add_argument("--temperatures", default="0.8,1.0",
-                       help="GPT sampling temperatures, comma-separated (default 0.8,1.0)")
+    group.add_argument("--temperature", "--temperatures", dest="temperatures", default="0.8,1.0",
+                       metavar="T[,T...]",
+                       help="GPT sampling temperatures, one or a comma list as in sample and chat "
+                            "(default 0.8,1.0)")
     group.add_argument("--seq-len", type=int, default=None,
                        help=f"GPT rows: longest sentence + 1 (default {DEFAULT_SEQ_LEN}; a GAN uses its own)")
     group.add_argument("--vocab-size", type=int, default=None,
