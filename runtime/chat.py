@@ -6,8 +6,9 @@ With `--prompt TEXT` it prints the continuation (without the prompt) as plain te
 samples, each prompt's sampled as one batch (runtime/multi_sample.py).
 Without it, an interactive session: each line you type is continued by the model, streamed as it
 is sampled; the session's text so far is the model's context (slid to its window), so the story
-goes on across turns until `/reset`. Ctrl-C stops a generation; at the prompt it (or Ctrl-D, or
-/quit) ends the session.
+goes on across turns until `/reset`. The prompt line edits and keeps its history with readline
+where the platform has it (runtime/line_editing.py); Ctrl-C stops a reply while it streams and
+clears the line at the prompt; Ctrl-D or /quit ends the session.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from runtime.errors import SamplingError, TextgenError
 from runtime.file_kind import TAKES_MODEL, TAKES_TEXT, wrong_kind
 from runtime.gan import file_kind, gan_main
 from runtime.gpt import TextGenerator
+from runtime.line_editing import read_line
 from runtime.markup.copy_index import DEFAULT_MIN_RUN, CopyIndex, validate_min_run
 from runtime.markup.render import terminal_legend, to_terminal
 from runtime.markup.sources import load_index
@@ -59,7 +61,8 @@ HELP = """commands:
   /topp P        nucleus sampling, P in (0, 1]          /rep X     repetition penalty (1 = off)
   /max N         tokens per reply                       /seed N    fix the random seed (/seed off)
   /history       show this session                      /reset     forget the session
-  /help          this text                              /quit      leave (also /exit, Ctrl-D)"""
+  /help          this text                              /quit      leave (also /exit, Ctrl-D)
+Up and Down recall earlier lines; Ctrl-C clears the line, or stops a reply while it streams."""
 
 
 @dataclass
@@ -185,7 +188,8 @@ def _header(generator: TextGenerator, path: str, session: Session) -> Panel:
         f"temperature {s.temperature}, top-k {s.top_k or 'off'}, top-p {s.top_p or 'off'}, "
         f"repetition penalty {s.repetition_penalty}, {session.max_new_tokens} tokens per reply, "
         f"seed {session.seed if session.seed is not None else 'random'}\n",
-        ("type text to continue it; /help for commands; Ctrl-C stops a reply", "dim"),
+        ("type text to continue it; /help for commands; Ctrl-C stops a reply or clears the line; "
+         "Ctrl-D leaves", "dim"),
     )
     return Panel(body, title="textgen chat", title_align="left")
 
@@ -278,10 +282,8 @@ def interactive(generator: TextGenerator, path: str, session: Session, console: 
         signal.signal(signal.SIGINT, signal.default_int_handler)
     console.print(_header(generator, path, session))
     while True:
-        try:
-            line = console.input(Text("› ", style="bold cyan"))
-        except (EOFError, KeyboardInterrupt):
-            console.print()
+        line = read_line(console)  # Ctrl-C clears the line; None: Ctrl-D
+        if line is None:
             return 0
         if not line.strip():
             continue

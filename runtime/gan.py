@@ -37,6 +37,7 @@ from rich.text import Text
 
 from runtime.contract import BLOCK_NOISE, GAN_OUTPUTS, GLOBAL_NOISE, PROBS, STEP_NOISE, TOKEN_IDS, UNIFORM
 from runtime.errors import SamplingError, TextgenError
+from runtime.line_editing import read_line
 from runtime.model_limits import activation_bytes, bounded_size, check_memory
 from runtime.onnx_file import FLOAT, INT64, Port, basic_session_options, check_io, fail, read_textgen_onnx
 from runtime.onnx_file import model_kind as model_kind  # runtime/chat.py imports it from here
@@ -187,10 +188,8 @@ def interactive(sampler: GANSampler, seed: int | None, console: Console) -> int:
         ("Enter: a new sentence; /seed N restarts the noise; /quit leaves", "dim")),
         title="textgen GAN", title_align="left"))
     while True:
-        try:
-            line = console.input(Text("› ", style="bold cyan"))
-        except (EOFError, KeyboardInterrupt):
-            console.print()
+        line = read_line(console)  # Ctrl-C clears the line; None: Ctrl-D
+        if line is None:
             return 0
         command = line.strip()
         if command in ("/quit", "/exit", "/q"):
