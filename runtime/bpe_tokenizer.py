@@ -93,27 +93,87 @@ def pre_tokenize(text: str) -> list[str]:
     return pieces
 
 
+# The tokenizer.json that textgen writes (textgen_core/data/tokenizers.py), field by field: the
+# value each field must hold, or for the model the fields it may have. Anything else (a
+# `padding` or `truncation` option, a normalizer, added tokens, a post-processor) is refused
+# here, before the `tokenizers` library, which would obey it, ever sees the data.
+_NULL_FIELDS = ("truncation", "padding", "normalizer", "post_processor")
+_TOP_FIELDS = frozenset({"version", "added_tokens", "pre_tokenizer", "decoder", "model", *_NULL_FIELDS})
+_BYTE_LEVEL_FIELDS = frozenset({"type", "add_prefix_space", "trim_offsets", "use_regex"})
+_MODEL_FIELDS = frozenset({"type", "dropout", "unk_token", "continuing_subword_prefix", "end_of_word_suffix",
+                           "fuse_unk", "byte_fallback", "ignore_merges", "vocab", "merges"})
+_MODEL_OFF = ("dropout", "unk_token", "continuing_subword_prefix", "end_of_word_suffix", "fuse_unk",
+              "byte_fallback")
+
+
+def _malformed(reason: str) -> TokenizerError:
+    return TokenizerError(f"tokenizer data is malformed: {reason}")
+
+
+def _unknown(fields: Any, allowed: frozenset[str], where: str) -> None:
+    extra = sorted(str(k)[:40] for k in fields if k not in allowed)
+    if extra:
+        raise _malformed(f"{where} has field(s) {', '.join(map(repr, extra[:5]))} that textgen does "
+                         "not write")
+
+
+def _byte_level(value: Any, where: str, prefix_space: bool | None) -> None:
+    if not isinstance(value, dict) or value.get("type") != "ByteLevel":
+        raise _malformed(f"a bpe tokenizer needs the ByteLevel {where}")
+    _unknown(value, _BYTE_LEVEL_FIELDS, f"the {where}")
+    if any(not isinstance(value.get(k, True), bool) for k in _BYTE_LEVEL_FIELDS - {"type"}):
+        raise _malformed(f"the {where}'s options must be true or false")
+    if prefix_space is not None and (value.get("add_prefix_space", False) != prefix_space
+                                     or not value.get("use_regex", True)):
+        raise _malformed(f"a bpe tokenizer needs the ByteLevel {where} without a prefix space")
+
+
+def _checked_fields(data: Any) -> dict[str, Any]:
+    """`data`'s model, once every field of `data` is one textgen writes, holding what it writes."""
+    model = data.get("model") if isinstance(data, dict) else None
+    if not isinstance(model, dict) or model.get("type") != "BPE":
+        raise _malformed("a bpe tokenizer needs a BPE 'model'")
+    _unknown(data, _TOP_FIELDS, "tokenizer.json")
+    if data.get("version", "1.0") != "1.0":
+        raise _malformed("tokenizer.json 'version' must be \"1.0\"")
+    for name in _NULL_FIELDS:
+        if data.get(name) is not None:
+            raise _malformed(f"its {name!r} option is not one textgen writes; it must be null")
+    if data.get("added_tokens"):
+        raise _malformed("normalizers and added tokens are not supported")
+    _byte_level(data.get("pre_tokenizer"), "pre-tokenizer", prefix_space=False)
+    if data.get("decoder") is not None:
+        _byte_level(data["decoder"], "decoder", prefix_space=None)
+    _unknown(model, _MODEL_FIELDS, "the BPE model")
+    if any(model.get(k) not in (None, False, "") for k in _MODEL_OFF):
+        raise _malformed("subword prefixes, suffixes, dropout, unknown tokens and byte fallback are "
+                         "not supported")
+    if not isinstance(model.get("ignore_merges", False), bool):
+        raise _malformed("the BPE model's 'ignore_merges' must be true or false")
+    if not isinstance(model.get("merges", []), list):
+        raise _malformed("the BPE model's 'merges' must be a list")
+    return model
+
+
+def _canonical(model: dict[str, Any]) -> dict[str, Any]:
+    """The tokenizer.json holding only the checked model, in the form textgen writes."""
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    return {"version": "1.0", "truncation": None, "padding": None, "added_tokens": [], "normalizer": None,
+            "pre_tokenizer": byte_level, "post_processor": None,
+            "decoder": {**byte_level, "add_prefix_space": True},
+            "model": {"type": "BPE", "dropout": None, "unk_token": None, "continuing_subword_prefix": None,
+                      "end_of_word_suffix": None, "fuse_unk": False, "byte_fallback": False,
+                      "ignore_merges": bool(model.get("ignore_merges", False)),
+                      "vocab": model.get("vocab"), "merges": model.get("merges", [])}}
+
+
 class BPETokenizer:
     """Byte-level BPE over a `tokenizer.json` of the kind textgen trains (no normalizer, the
     ByteLevel pre-tokenizer and decoder, no special tokens)."""
 
     def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
-        model = data.get("model") if isinstance(data, dict) else None
-        if not isinstance(model, dict) or model.get("type") != "BPE":
-            raise TokenizerError("tokenizer data is malformed: a bpe tokenizer needs a BPE 'model'")
-        pre = data.get("pre_tokenizer")
-        if not (isinstance(pre, dict) and pre.get("type") == "ByteLevel" and not pre.get("add_prefix_space")
-                and pre.get("use_regex", True)):
-            raise TokenizerError("tokenizer data is malformed: a bpe tokenizer needs the ByteLevel "
-                                 "pre-tokenizer without a prefix space")
-        if data.get("normalizer") is not None or data.get("added_tokens"):
-            raise TokenizerError("tokenizer data is malformed: normalizers and added tokens are not "
-                                 "supported")
-        if model.get("continuing_subword_prefix") or model.get("end_of_word_suffix") \
-                or model.get("dropout"):
-            raise TokenizerError("tokenizer data is malformed: subword prefixes, suffixes and dropout "
-                                 "are not supported")
+        model = _checked_fields(data)
+        self.data = _canonical(model)  # what the `tokenizers` library is handed: only these fields
         vocab = model.get("vocab")
         if not isinstance(vocab, dict) or not vocab:
             raise TokenizerError("tokenizer data is malformed: 'vocab' must be a non-empty object")
@@ -135,7 +195,8 @@ class BPETokenizer:
         self._ranks: dict[tuple[str, str], int] = {}
         for rank, merge in enumerate(model.get("merges") or []):
             pair = tuple(merge.split(" ", 1)) if isinstance(merge, str) else tuple(merge)
-            if len(pair) != 2 or not all(isinstance(p, str) for p in pair) or "".join(pair) not in vocab:
+            if len(pair) != 2 or not all(isinstance(p, str) and p in vocab for p in pair) \
+                    or "".join(pair) not in vocab:
                 raise TokenizerError(f"tokenizer data is malformed: merge {rank} is not a pair of "
                                      "tokens whose join is in the vocabulary")
             self._ranks.setdefault(pair, rank)  # type: ignore[arg-type]

@@ -303,3 +303,95 @@ def test_an_out_name_with_markup_and_math_text_trains_and_is_shown_as_written(
     assert out.exists() and out.with_suffix(".loss.png").exists()
     shown = " ".join(captured.out.split())
     assert "run [/red] $\\frac{1}$" in shown and "\x1b" not in captured.out + captured.err
+
+
+# 3. A checkpoint's recorded data is obeyed without limits ------------------------------------
+
+
+@pytest.fixture
+def bpe_checkpoint_with(tmp_path: Path, tiny_text: str) -> Callable[[dict], Path]:
+    """A GPT checkpoint with a bpe tokenizer whose stored tokenizer.json gets `extra` fields."""
+    pytest.importorskip("tokenizers")
+    from textgen_core.data.tokenizers import TokenizerSpec, build_tokenizer
+    from textgen_core.models.gpt import GPT, GPTConfig
+    from textgen_core.training.checkpoint import make_checkpoint, save_checkpoint
+
+    tokenizer = build_tokenizer(TokenizerSpec("bpe", 300), [tiny_text])
+    model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=16, n_layer=1, n_head=2, n_embd=16))
+
+    def make(extra: dict) -> Path:
+        stored = tokenizer.to_dict()
+        stored["tokenizer"] = {**stored["tokenizer"], **extra}
+        path = tmp_path / "bpe.pt"
+        save_checkpoint(make_checkpoint(kind="gpt", model_config=model.config.to_dict(), tokenizer=stored,
+                                        model_state=model.state_dict(), train_state={"step": 1}), path)
+        return path
+
+    return make
+
+
+@pytest.mark.parametrize("extra", [
+    {"padding": {"strategy": {"Fixed": 100_000}, "direction": "Right", "pad_to_multiple_of": None,
+                 "pad_id": 0, "pad_type_id": 0, "pad_token": "!"}},
+    {"truncation": {"direction": "Right", "max_length": 2, "strategy": "LongestFirst", "stride": 0}},
+    {"post_processor": {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": False,
+                        "use_regex": True}},
+    {"surprise": 1},
+])
+def test_tokenizer_options_textgen_never_writes_are_refused(
+        extra: dict, bpe_checkpoint_with: Callable[[dict], Path], tiny_corpus_file: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from textgen_core.evaluate import main as evaluate_main
+
+    path = bpe_checkpoint_with(extra)
+    assert evaluate_main([str(path), "--corpus", str(tiny_corpus_file), "--device", "cpu"]) == 1
+    err = one_line_error(capsys)
+    assert next(iter(extra)) in err and "tokenizer" in err
+
+
+def test_what_the_tokenizers_library_sees_is_only_the_whitelisted_fields(
+        bpe_checkpoint_with: Callable[[dict], Path]) -> None:
+    from runtime.bpe_tokenizer import BPETokenizer
+    from textgen_core.training.checkpoint import load_checkpoint
+
+    stored = load_checkpoint(bpe_checkpoint_with({}))["tokenizer"]["tokenizer"]
+    data = BPETokenizer(stored).data
+    assert set(data) == {"version", "truncation", "padding", "added_tokens", "normalizer", "pre_tokenizer",
+                         "post_processor", "decoder", "model"}
+    assert data["padding"] is None and data["truncation"] is None
+
+
+@pytest.mark.parametrize("recorded", ["gutenberg:author=Austen,max-books=999999", "gutenberg:1342", "women-writers"])
+def test_evaluate_never_downloads_the_corpus_a_checkpoint_records(
+        recorded: str, tiny_gpt_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from textgen_core.evaluate import main as evaluate_main
+    from textgen_core.training.checkpoint import load_checkpoint, save_checkpoint
+
+    monkeypatch.setenv("TEXTGEN_GUTENBERG_MIRROR", "http://127.0.0.1:9/")  # nothing may be fetched
+    payload = load_checkpoint(tiny_gpt_checkpoint)
+    payload["train_state"] = {**payload["train_state"], "corpus": recorded}
+    path = tmp_path / "recorded.pt"
+    save_checkpoint(payload, path)
+    assert evaluate_main([str(path), "--device", "cpu"]) == 1
+    err = one_line_error(capsys)
+    assert "never downloaded unasked" in err and "--corpus" in err
+
+
+@pytest.mark.parametrize("encoding", ["rot13", "hex_codec", "base64"])
+def test_encodings_that_are_not_text_codecs_are_one_line(
+        encoding: str, tiny_gpt_checkpoint: Path, tiny_corpus_file: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from textgen_core.evaluate import main as evaluate_main
+    from textgen_core.train import main as train_main
+    from textgen_core.training.checkpoint import load_checkpoint, save_checkpoint
+
+    payload = load_checkpoint(tiny_gpt_checkpoint)
+    payload["train_state"] = {**payload["train_state"], "corpus": str(tiny_corpus_file), "encoding": encoding}
+    path = tmp_path / "recorded.pt"
+    save_checkpoint(payload, path)
+    assert evaluate_main([str(path), "--device", "cpu"]) == 1
+    assert "not a text encoding" in one_line_error(capsys)
+    assert train_main(["--corpus", str(tiny_corpus_file), "--encoding", encoding, "--out", str(tmp_path / "m.pt"),
+                       "--preset", "nano", "--device", "cpu", "--max-iters", "2"]) == 1
+    assert "not a text encoding" in one_line_error(capsys)

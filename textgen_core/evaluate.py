@@ -14,7 +14,7 @@ from runtime.file_kind import TAKES_CHECKPOINT, explained
 from runtime.terminal_text import plain, print_error
 from runtime.tokenizer import CharTokenizer
 from runtime.word_tokenizer import UNK_ID, WordTokenizer
-from textgen_core.data.corpus import resolve_corpus
+from textgen_core.data.corpus import recorded_corpus, resolve_corpus
 from textgen_core.data.token_store import load_token_splits
 from textgen_core.errors import ConfigError, TextgenError
 from textgen_core.metrics.generation_eval import add_generation_arguments, generation_report
@@ -62,11 +62,11 @@ def evaluate(args: argparse.Namespace) -> str:
         raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
     with explained((args.checkpoint, TAKES_CHECKPOINT)):
         payload = load_checkpoint(args.checkpoint)
-    if args.corpus is None:  # measure on what the model was trained on
-        recorded = payload.get("train_state") or {}
-        args.corpus = recorded.get("corpus") if isinstance(recorded.get("corpus"), str) else "shakespeare"
-        if args.encoding is None and isinstance(recorded.get("encoding"), str):
-            args.encoding = recorded["encoding"]
+    if args.corpus is None:  # measure on what the model was trained on, if that is local
+        corpus, encoding = recorded_corpus(payload.get("train_state"), args.checkpoint)
+        args.corpus = corpus or "shakespeare"
+        if args.encoding is None:
+            args.encoding = encoding
     if args.generation_metrics or payload["kind"] == "gan":  # sampled sentences: BLEU, self-BLEU
         return generation_report(args, payload)
     if payload["kind"] == "stack":  # a stack reads the same windows as a GPT

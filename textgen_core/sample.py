@@ -35,6 +35,7 @@ from runtime.sampler import (
 )
 from runtime.terminal_text import print_error, sanitize
 from runtime.tokenizer import start_ids
+from textgen_core.data.corpus import recorded_corpus
 from textgen_core.errors import CheckpointError
 from textgen_core.markup import add_markup_flags, corpus_index, write_html
 from textgen_core.models.gan import gan_from_checkpoint
@@ -147,13 +148,13 @@ def _sample_gan(args: argparse.Namespace, payload: dict) -> int:
 def _write_markup(args: argparse.Namespace, train_state: dict, text: str) -> None:
     corpus, encoding = args.markup_corpus, None
     if corpus is None:
-        corpus, encoding = train_state.get("corpus"), train_state.get("encoding")
+        corpus, encoding = recorded_corpus(train_state, args.checkpoint, "--markup-corpus")
     if not corpus:
         raise MarkupError("--html: the checkpoint records no training corpus; pass --markup-corpus")
     markup = corpus_index(corpus, encoding, args.gutenberg_mirror).mark(text, args.min_run)
     page = to_html(markup, title=f"Sample from {Path(args.checkpoint).name}", prompt=args.prompt or "",
                    corpus=corpus)
-    print(f"wrote {write_html(args.html, page)}: {markup.summary()}", file=sys.stderr)
+    print(sanitize(f"wrote {write_html(args.html, page)}: {markup.summary()}"), file=sys.stderr)
 
 
 if __name__ == "__main__":

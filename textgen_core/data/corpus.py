@@ -52,6 +52,41 @@ class FileDigest:
     sha256: str
 
 
+def check_encoding(encoding: str, what: str = "--encoding") -> None:
+    """`encoding` must name a text codec: Python also knows bytes-to-bytes and str-to-str codecs
+    (`hex_codec`, `rot13`), which cannot decode a file into text."""
+    try:
+        info = codecs.lookup(encoding)
+    except (LookupError, TypeError, ValueError):
+        raise CorpusError(f"{what} {encoding!r:.80} is not an encoding Python knows") from None
+    if not getattr(info, "_is_text_encoding", True):
+        raise CorpusError(f"{what} {encoding!r:.80} is not a text encoding (it turns bytes into bytes or "
+                          "text into text); name the file's text encoding, e.g. utf-8 or latin-1")
+
+
+def recorded_corpus(train_state: object, checkpoint: str,
+                    flag: str = "--corpus") -> tuple[str | None, str | None]:
+    """The corpus and encoding a checkpoint records, for a command that measures against them when
+    the user names none; (None, None) when it records none. Only what is local and bounded is
+    taken from a file: a Gutenberg spec (a download of up to 999,999 books from a mirror) must be
+    named by the user with `flag`, and the encoding must be a text codec."""
+    state = train_state if isinstance(train_state, dict) else {}
+    corpus, encoding = state.get("corpus"), state.get("encoding")
+    if not isinstance(corpus, str) or not corpus:
+        return None, None
+    if len(corpus) > 4096 or "\0" in corpus:
+        raise CorpusError(f"{checkpoint} records a malformed corpus name; pass {flag}")
+    if is_gutenberg_spec(corpus):
+        raise CorpusError(f"{checkpoint} was trained on {corpus!r:.200}, which is downloaded from Project "
+                          f"Gutenberg; a corpus a checkpoint records is never downloaded unasked: pass "
+                          f"{flag} {corpus!r:.200} to measure on it")
+    if encoding is not None:
+        if not isinstance(encoding, str):
+            raise CorpusError(f"{checkpoint} records a malformed encoding; pass --encoding")
+        check_encoding(encoding, f"{checkpoint}: its recorded encoding")
+    return corpus, encoding
+
+
 def resolve_corpus(
     spec: str, encoding: str | None = None, gutenberg_mirror: str | None = None
 ) -> Corpus:
@@ -59,10 +94,7 @@ def resolve_corpus(
     file, or a folder of .txt files into a Corpus. Gutenberg books are downloaded (from
     `gutenberg_mirror`) unless cached."""
     if encoding is not None:
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise CorpusError(f"--encoding {encoding!r} is not an encoding Python knows") from None
+        check_encoding(encoding)
     if spec == "shakespeare":
         from textgen_core.data.shakespeare import shakespeare_path
 
