@@ -24,6 +24,7 @@ from runtime.torchscript_trust import (
     TOKENIZER_FILE,
     TORCHSCRIPT_FORMAT,
     require_trusted,
+    torchscript_kind,
 )
 from runtime.word_tokenizer import WordTokenizer
 
@@ -71,6 +72,18 @@ def read_torchscript(path: str | Path, trusted: bool, kinds: tuple[str, ...] = K
     runs code from the file; runtime/torchscript_trust.py)."""
     path = Path(path)
     require_trusted(path, trusted)
+    # Trust is for textgen files: the header is read from the zip archive without torch, and a
+    # file without it (or of another kind) is refused before torch.jit.load runs any of its code.
+    declared = torchscript_kind(path)
+    if declared is None:
+        raise ModelFileError(f"{path}: not a textgen TorchScript file (no {TORCHSCRIPT_FORMAT!r} header); "
+                             "it was not loaded, so none of its code ran")
+    if declared not in KINDS:
+        raise ModelFileError(f"{path} holds a {declared!r:.40} model; this version runs TorchScript files "
+                             f"of: {', '.join(KINDS)}")
+    if declared not in kinds:
+        raise ModelFileError(f"{path} holds a {declared!r} model, not a {' or '.join(map(repr, kinds))} "
+                             "model")
     files = dict.fromkeys((HEADER_FILE, TOKENIZER_FILE, MODEL_CONFIG_FILE), "")
     try:
         with warnings.catch_warnings():

@@ -12,6 +12,7 @@ import os
 import signal
 import stat
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -395,3 +396,30 @@ def test_encodings_that_are_not_text_codecs_are_one_line(
     assert train_main(["--corpus", str(tiny_corpus_file), "--encoding", encoding, "--out", str(tmp_path / "m.pt"),
                        "--preset", "nano", "--device", "cpu", "--max-iters", "2"]) == 1
     assert "not a text encoding" in one_line_error(capsys)
+
+
+# 9. TorchScript with --trust-torchscript runs the file's code before checking it is ours ------
+
+
+def test_a_trusted_torchscript_file_without_the_textgen_header_is_never_loaded(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    from runtime.chat import main as chat_main
+
+    class Stranger(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x + 1
+
+    path = tmp_path / "stranger.ts"
+    with warnings.catch_warnings():  # torch.jit is deprecated in this torch release
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(Stranger(), torch.zeros(1)), str(path))  # TorchScript, but not ours
+    loads: list[str] = []
+    real_load = torch.jit.load
+    monkeypatch.setattr(torch.jit, "load", lambda *a, **k: loads.append(str(a[0])) or real_load(*a, **k))
+    code = chat_main(["--model", str(path), "--trust-torchscript", "--prompt", "To", "--max-new-tokens", "2"])
+    assert code == 1
+    err = one_line_error(capsys)
+    assert "not a textgen TorchScript file" in err
+    assert loads == []  # torch.jit.load, which runs the file's code, was never called
