@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from runtime.sampler import SamplingSettings, sample_next
-from runtime.window import keep_after_slide, prompt_window, roll_limit
+from runtime.window import WindowPlan
 
 Forward = Callable[[Sequence[int], Any], tuple[np.ndarray, Any]]
 # (one window per sequence, past) -> (last logits (b, V), new past)
@@ -82,9 +82,10 @@ def decode_batch(
     rngs = [np.random.default_rng(seed) for seed in seeds]
     contexts = [list(prompt_ids) for _ in settings]
     length = len(prompt_ids)
-    cached = prompt_window(length, block_size)
+    plan = WindowPlan(length, block_size, rolls)
+    read = plan.first()
     first_past = empty_past()
-    skipped = length - cached
+    skipped = length - read.count
     if carry is not None and skipped:
         # The prompt before the first window is read in adjacent windows, as in training, so
         # that its state reaches the first window; the first of them takes the remainder.
@@ -92,10 +93,11 @@ def decode_batch(
         for begin, end in zip([0, *ends], ends, strict=False):
             _, chunk_past = forward([c[begin:end] for c in contexts], first_past)
             first_past = carry(chunk_past, end - begin)
-    logits, past = forward([c[-cached:] for c in contexts], first_past)
+    logits, past = forward([c[-read.count:] for c in contexts], first_past)
     for produced in range(1, max_new_tokens + 1):
+        window = plan.cached
         tokens = [sample_next(row_logits, row_settings, rng,
-                              context[-cached:] if row_settings.repetition_penalty != 1.0 else ())
+                              context[-window:] if row_settings.repetition_penalty != 1.0 else ())
                   for row_logits, row_settings, rng, context
                   in zip(logits, settings, rngs, contexts, strict=True)]
         for context, token in zip(contexts, tokens, strict=True):
@@ -103,17 +105,9 @@ def decode_batch(
         yield tokens
         if produced == max_new_tokens:
             return
-        if cached + 1 > block_size and rolls and past.position < roll_limit(block_size):
-            # The same window a slide would re-read: the cache keeps keep - 1 positions and
-            # the new token is read after them.
-            cached = keep_after_slide(block_size)
-            logits, past = forward([[t] for t in tokens], past.rolled(block_size + 1 - cached))
-        elif cached + 1 > block_size:
-            keep = keep_after_slide(block_size)
-            # The new window starts `cached + 1 - keep` positions into the old one.
-            fresh = empty_past() if carry is None else carry(past, cached + 1 - keep)
-            cached = keep
-            logits, past = forward([c[-cached:] for c in contexts], fresh)
-        else:
-            logits, past = forward([[t] for t in tokens], past)
-            cached += 1
+        read = plan.after_token()
+        if read.drop:
+            past = past.rolled(read.drop)
+        elif read.fresh:
+            past = empty_past() if carry is None else carry(past, read.start)
+        logits, past = forward([c[-read.count:] for c in contexts], past)

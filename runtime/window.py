@@ -49,6 +49,52 @@ def roll_limit(block_size: int) -> int:
 
 
 @dataclass(frozen=True)
+class Read:
+    """What a sequence's model reads next: its context's last `count` tokens, either from an
+    empty cache (`fresh`: the prompt, or a slide's re-read, which begins `start` positions into
+    the old window) or after the cached ones, once the cache has dropped its `drop` oldest
+    positions (a roll; 0 for a plain cached step)."""
+
+    count: int
+    fresh: bool
+    drop: int = 0
+    start: int = 0
+
+
+class WindowPlan:
+    """The reads of one sequence under the rules above: `first()` for its prompt, then
+    `after_token()` once per new token. The batch decode loop (runtime/decode.py) follows one
+    plan for rows of equal length, and the serving scheduler (runtime/scheduler.py) one plan
+    per row, so a row reads exactly what it reads alone."""
+
+    def __init__(self, prompt_length: int, block_size: int, rolls: bool) -> None:
+        self.block_size, self.rolls = block_size, rolls
+        self.cached = prompt_window(prompt_length, block_size)  # positions in the window
+        self.position = self.cached  # of the next token, counted since the last fresh read
+
+    def first(self) -> Read:
+        return Read(self.cached, fresh=True)
+
+    def after_token(self) -> Read:
+        """The read of a new token appended to the context."""
+        block_size = self.block_size
+        if self.cached + 1 <= block_size:
+            self.cached += 1
+            self.position += 1
+            return Read(1, fresh=False)
+        keep = keep_after_slide(block_size)
+        if self.rolls and self.position < roll_limit(block_size):
+            # The same window a slide would re-read: the cache keeps keep - 1 positions and the
+            # new token is read after them.
+            self.cached = keep
+            self.position += 1
+            return Read(1, fresh=False, drop=block_size + 1 - keep)
+        start = self.cached + 1 - keep  # where the new window starts in the old one
+        self.cached = self.position = keep
+        return Read(keep, fresh=True, start=start)
+
+
+@dataclass(frozen=True)
 class RollingPast:
     """A rotary model's cache as the decode loop carries it: the per-layer keys/values
     (b, h, p, d) (numpy or torch) and the position of the next token, which exceeds p once the
