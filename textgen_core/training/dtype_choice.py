@@ -18,6 +18,7 @@ import json
 import platform
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,11 @@ CHOICES = ("auto", "fp32", "bf16")
 CACHE_NAME = "training-dtype.json"
 ROUNDS = 3  # timed rounds of each dtype, alternating
 STEPS_PER_ROUND = 2
+# A run whose steps take more than RECHECK_FACTOR times (or less than 1/RECHECK_FACTOR of) what
+# the cached measurement said re-measures (training/gpt.py), so a choice made under load does not
+# stick.
+RECHECK_FACTOR = 3.0
+RECHECK_AFTER = 3  # steps: the first is left out of the timing (allocation, kernel choice)
 
 
 def dtype_name(dtype: torch.dtype | None) -> str:
@@ -50,6 +56,16 @@ def choose(device: torch.device, config: GPTConfig, batch_size: int, *, requeste
     return decided if decided is not None else measured_choice(config, batch_size)
 
 
+@dataclass(frozen=True)
+class DtypeDecision:
+    """`choice` (None: it must be measured now), why (given, saved, device, cached) and, for a
+    cached choice, the milliseconds per step of fp32 and bf16 it was measured at."""
+
+    choice: str | None
+    reason: str
+    timings: dict[str, float] | None = None
+
+
 def decided_without_measuring(device: torch.device, config: GPTConfig, batch_size: int, *,
                               requested: str = "auto", saved: Any = None,
                               saved_device: Any = None) -> str | None:
@@ -58,8 +74,15 @@ def decided_without_measuring(device: torch.device, config: GPTConfig, batch_siz
     rank and measures on rank 0 alone, so that the ranks do not time their steps against each
     other. A dtype saved on another kind of device (a CPU run resumed on a GPU) is chosen anew:
     what was faster there says nothing here, and fp16 is for CUDA only."""
+    return decision(device, config, batch_size, requested=requested, saved=saved,
+                    saved_device=saved_device).choice
+
+
+def decision(device: torch.device, config: GPTConfig, batch_size: int, *, requested: str = "auto",
+             saved: Any = None, saved_device: Any = None) -> DtypeDecision:
+    """`decided_without_measuring`'s answer with its reason."""
     if requested != "auto":
-        return requested
+        return DtypeDecision(requested, "given")
     if saved is not None:
         if not isinstance(saved, str) or saved not in DTYPES:
             raise CheckpointError(f"the checkpoint's train_state.compute_dtype is {str(saved)[:40]!r}; "
@@ -68,23 +91,42 @@ def decided_without_measuring(device: torch.device, config: GPTConfig, batch_siz
             raise CheckpointError("the checkpoint's train_state.compute_device is "
                                   f"{str(saved_device)[:40]!r}; expected a device type such as 'cpu'")
         if saved_device in (None, device.type):  # None: written before the device was recorded
-            return saved
+            return DtypeDecision(saved, "saved")
     if device.type != "cpu":
-        return dtype_name(training_dtype(device))
+        return DtypeDecision(dtype_name(training_dtype(device)), "device")
     cached = _read_cache().get(_cache_key(config, batch_size))
     if isinstance(cached, dict) and cached.get("choice") in ("fp32", "bf16"):
-        return cached["choice"]
-    return None
+        timings = {k: cached.get(f"{k}_ms_per_step") for k in ("fp32", "bf16")}
+        return DtypeDecision(cached["choice"], "cached",
+                             timings if all(isinstance(v, (int, float)) and v > 0
+                                            for v in timings.values()) else None)
+    return DtypeDecision(None, "measured")
 
 
 def measured_choice(config: GPTConfig, batch_size: int) -> str:
     """The faster of fp32 and bf16 for this CPU training step, measured now and cached."""
-    timings = measure(config, batch_size)
+    timings = measured_timings(config, batch_size)
+    return min(timings, key=timings.__getitem__)
+
+
+def measured_timings(config: GPTConfig, batch_size: int) -> dict[str, float]:
+    """Milliseconds per CPU training step in fp32 and bf16, measured now; the faster is cached
+    as this shape's choice."""
+    timings = {k: round(v * 1e3, 2) for k, v in measure(config, batch_size).items()}
     choice = min(timings, key=timings.__getitem__)
     _write_cache(_cache_key(config, batch_size),
-                 {"choice": choice, **{f"{k}_ms_per_step": round(v * 1e3, 2)
-                                       for k, v in timings.items()}})
-    return choice
+                 {"choice": choice, **{f"{k}_ms_per_step": v for k, v in timings.items()}})
+    return timings
+
+
+def far_from_measured(step_ms: float, decided: DtypeDecision, factor: float = RECHECK_FACTOR) -> bool:
+    """Whether a run's steps (`step_ms` per micro-step) are so far from what the cached
+    measurement said for its choice that the measurement is not this machine as it is now (it
+    ran under load, or on other cores): then the choice is measured again."""
+    if decided.reason != "cached" or not decided.timings or decided.choice not in decided.timings:
+        return False
+    expected = decided.timings[decided.choice]
+    return step_ms > expected * factor or step_ms * factor < expected
 
 
 def measure(config: GPTConfig, batch_size: int) -> dict[str, float]:

@@ -9,6 +9,7 @@ optimizer, step, RNG and data-generator states).
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 
@@ -44,7 +45,14 @@ from textgen_core.training.distributed import (
     rank_device,
     shard,
 )
-from textgen_core.training.dtype_choice import DTYPES, decided_without_measuring, measured_choice
+from textgen_core.training.dtype_choice import (
+    DTYPES,
+    RECHECK_AFTER,
+    DtypeDecision,
+    decision,
+    far_from_measured,
+    measured_timings,
+)
 from textgen_core.training.evaluation import SAMPLE_SEED, estimate_loss, sample_text
 from textgen_core.training.loop import (
     StopFlag,
@@ -61,6 +69,7 @@ from textgen_core.training.mfu import device_peak_flops, flops_per_token
 from textgen_core.training.optimizer import make_optimizer
 from textgen_core.training.progress import TrainingDisplay
 from textgen_core.training.run_config import RunSpec
+from textgen_core.training.run_summary import measuring_note, show, token_run_summary
 from textgen_core.training.stateful import StatefulBatches, StatefulForward, estimate_stream_loss
 
 
@@ -93,11 +102,15 @@ def _train(
     model.to(device)
     optimizer = make_optimizer(model, tc, device)
     saved = spec.resume_from["train_state"] if spec.resume_from else {}
-    compute = decided_without_measuring(device, config, tc.batch_size, requested=tc.dtype,
-                                        saved=saved.get("compute_dtype"),
-                                        saved_device=saved.get("compute_device"))
+    decided = decision(device, config, tc.batch_size, requested=tc.dtype,
+                       saved=saved.get("compute_dtype"), saved_device=saved.get("compute_device"))
+    compute, dtype_timings = decided.choice, decided.timings
     if compute is None:  # measured by rank 0 alone: ranks timing at once would slow each other
-        compute = measured_choice(config, tc.batch_size) if ctx.is_main else "fp32"
+        compute = "fp32"
+        if ctx.is_main:
+            measuring_note()
+            dtype_timings = measured_timings(config, tc.batch_size)
+            compute = min(dtype_timings, key=dtype_timings.__getitem__)
     if ctx.enabled:  # every rank computes as rank 0 chose (a cache another rank just wrote aside)
         compute = list(DTYPES)[int(broadcast_from_main(float(list(DTYPES).index(compute)), ctx, device))]
     compute_dtype = DTYPES[compute]
@@ -130,7 +143,8 @@ def _train(
         wrapped = DistributedDataParallel(
             wrapped, device_ids=[ctx.local_rank] if device.type == "cuda" else None
         )
-    compiled = torch.compile(wrapped) if should_compile(spec.compile, device) else wrapped
+    compiling = should_compile(spec.compile, device)
+    compiled = torch.compile(wrapped) if compiling else wrapped
 
     if ctx.is_main:
         remove_stale_temporaries(out)
@@ -141,11 +155,19 @@ def _train(
     )
     peak = device_peak_flops(device)
     flops_token = flops_per_token(config, model.num_parameters())
+    start_step = state["step"]
+    end_step = run_end(start_step, tc.max_iters)
+    summary = token_run_summary("gpt", model, spec, splits, device, compute, decided.reason,
+                                dtype_timings, compiling, ctx.world_size, start_step, end_step,
+                                (str(out), str(metrics_path(out)), str(plot_path(out))))
+    if ctx.is_main:
+        show(summary)
     if spec.resume_from is None:
         log.append({"event": "start", "corpus": spec.corpus, "params": model.num_parameters(),
                     "model_config": config.to_dict(), "train_config": tc.to_dict(),
-                    "device": str(device), "amp": str(compute_dtype), "compute_dtype": compute,
-                    "init_from": spec.init_from_path})
+                    "device": str(device), "amp": None if compute_dtype is None else str(compute_dtype),
+                    "compute_dtype": compute, "init_from": spec.init_from_path,
+                    "summary": summary.to_dict()})
 
     def save() -> None:
         rng = gathered_rng(batch_generator, ctx, device)  # collective
@@ -194,8 +216,7 @@ def _train(
     stop = StopFlag()
     losses: list[float] = []
     throughput = Throughput()
-    start_step = state["step"]
-    end_step = run_end(start_step, tc.max_iters)
+    step_times: list[float] = []  # the first RECHECK_AFTER steps', for the dtype re-check
     compiled.train()
     display_cm = (display_factory(tc.max_iters, start_step) if ctx.is_main
                   else TrainingDisplay(tc.max_iters, start_step, console=Console(quiet=True)))
@@ -235,6 +256,11 @@ def _train(
             losses.append(step_loss)
             throughput.update(tokens_per_step, dt, step_loss)
             speed = throughput.speed
+            if len(step_times) < RECHECK_AFTER:
+                step_times.append(dt / tc.gradient_accumulation_steps)
+                if len(step_times) == RECHECK_AFTER and not ctx.enabled and stream is None:
+                    _recheck_dtype(decided, step_times, compute, config, tc.batch_size, display,
+                                   log, done)
             display.step(done, throughput.loss, speed, flops_token * speed / peak if peak else None)
             due = due_after(done, end_step, tc)
             if due.log:
@@ -250,6 +276,29 @@ def _train(
         tokens_per_s=throughput.speed, train_seconds=state["train_seconds"], interrupted=interrupted,
         losses=losses, is_main=ctx.is_main,
     )
+
+
+def _recheck_dtype(decided: DtypeDecision, step_times: list[float], compute: str, config: GPTConfig,
+                   batch_size: int, display: TrainingDisplay, log: MetricsLog, step: int) -> None:
+    """A cached dtype choice whose measurement is far from this run's steps (made under load,
+    or on other cores) is measured again and the cache corrected, in plain view. The run keeps
+    the dtype it started with, so that a run is the same computation from its first step to its
+    last (and a resumed run the same as an uninterrupted one); the next run uses the new choice."""
+    step_ms = statistics.median(step_times[1:]) * 1e3
+    if not far_from_measured(step_ms, decided):
+        return
+    assert decided.timings is not None  # far_from_measured says so
+    display.message(f"steps take {step_ms:,.1f} ms, but {compute} was cached for this shape when they "
+                    f"took {decided.timings[compute]:,.1f} ms: measuring fp32 against bf16 again",
+                    style="yellow")
+    timings = measured_timings(config, batch_size)
+    choice = min(timings, key=timings.__getitem__)
+    after = ("the cached choice stands" if choice == compute else
+             f"this run goes on in {compute}; the next run of this shape computes in {choice}")
+    display.message(f"now fp32 {timings['fp32']:,.1f} ms, bf16 {timings['bf16']:,.1f} ms per step: "
+                    f"{after}", style="yellow")
+    log.append({"event": "dtype_recheck", "step": step, "step_ms": round(step_ms, 2),
+                "cached": decided.timings, "measured": timings, "kept": compute, "next": choice})
 
 
 def _sample_text(model: GPT, tokenizer: CharTokenizer, max_new_tokens: int, device: torch.device) -> str:

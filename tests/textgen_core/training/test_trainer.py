@@ -40,7 +40,7 @@ def test_loss_goes_down(tiny_corpus_file: Path, tmp_path: Path, dtype: str) -> N
     assert state["step"] == 60 and state["val_loss"] == pytest.approx(result.val_loss)
     assert state["compute_dtype"] == dtype
     start = next(r for r in read_metrics(metrics_path(spec.out)) if r["event"] == "start")
-    assert start["amp"] == ("torch.bfloat16" if dtype == "bf16" else "None")
+    assert start["amp"] == ("torch.bfloat16" if dtype == "bf16" else None)  # JSON null, not "None"
 
 
 class _CopyAt:
