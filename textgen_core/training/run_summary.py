@@ -26,6 +26,7 @@ DTYPE_REASONS = {
     "device": "the device's rule",
     "cached": "measured on an earlier run of this shape",
     "measured": "measured now",
+    "family": "what this model family trains in",
 }
 
 
@@ -106,8 +107,9 @@ def token_run_summary(family: str, model: Any, spec: Any, splits: Any, device: A
                       files: tuple[str, ...]) -> RunSummary:
     """A GPT's or a stack's summary from the objects its loop built (training/gpt.py, stack.py)."""
     config, tc = model.config, spec.train_config
+    layers = getattr(config, "n_layer", None) or len(getattr(config, "layers", ())) or None
     shape = ", ".join(f"{value} {name}" for name, value in (
-        ("layers", getattr(config, "n_layer", None)), ("heads", getattr(config, "n_head", None)),
+        ("layers", layers), ("heads", getattr(config, "n_head", None)),
         ("wide", getattr(config, "n_embd", None))) if value is not None)
     return RunSummary(
         family=family, params=sum(p.numel() for p in model.parameters()), shape=shape or "-",
@@ -116,5 +118,6 @@ def token_run_summary(family: str, model: Any, spec: Any, splits: Any, device: A
         tokenizer=f"{splits.tokenizer.to_dict().get('type', '?')}, {splits.tokenizer.vocab_size:,} tokens",
         device=str(device), dtype=dtype, dtype_reason=dtype_reason, dtype_timings=dtype_timings,
         compile=compiled, batch_size=tc.batch_size,
-        gradient_accumulation_steps=tc.gradient_accumulation_steps, block_size=config.block_size,
+        gradient_accumulation_steps=getattr(tc, "gradient_accumulation_steps", 1),
+        block_size=config.block_size,
         world_size=world_size, steps=f"{start_step} -> {end_step}", files=files)

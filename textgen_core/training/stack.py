@@ -55,6 +55,7 @@ from textgen_core.training.metrics_log import MetricsLog, metrics_path, plot_los
 from textgen_core.training.progress import TrainingDisplay
 from textgen_core.training.resume_checks import guard_optimizer
 from textgen_core.training.run_config import RunSpec
+from textgen_core.training.run_summary import show, token_run_summary
 from textgen_core.training.stack_config import Plateau, StackTrainConfig, lr_for_step
 
 
@@ -127,7 +128,8 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
     if ctx.enabled:
         wrapped = DistributedDataParallel(
             model, device_ids=[ctx.local_rank] if device.type == "cuda" else None)
-    compiled = torch.compile(wrapped) if should_compile(spec.compile, device) else wrapped
+    compiling = should_compile(spec.compile, device)
+    compiled = torch.compile(wrapped) if compiling else wrapped
     recurrent_params = [p for m in model.recurrent_modules() for p in m.parameters()]
 
     if ctx.is_main:
@@ -135,11 +137,18 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
     log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None, enabled=ctx.is_main,
                      resume_step=state["step"])
     tokens_per_step = tc.batch_size * config.block_size * ctx.world_size
+    start_step = state["step"]
+    end_step = run_end(start_step, tc.max_iters)
+    summary = token_run_summary("stack", model, spec, splits, device, "fp32", "family", None,
+                                compiling, ctx.world_size, start_step, end_step,
+                                (str(out), str(metrics_path(out)), str(plot_path(out))))
+    if ctx.is_main:
+        show(summary)
     if spec.resume_from is None:
         log.append({"event": "start", "model": "stack", "corpus": spec.corpus,
                     "params": model.num_parameters(), "model_config": config.to_dict(),
                     "train_config": tc.to_dict(), "device": str(device),
-                    "init_from": spec.init_from_path})
+                    "init_from": spec.init_from_path, "summary": summary.to_dict()})
 
     def save() -> None:
         rng = gathered_rng(batch_generator, ctx, device)  # collective
@@ -183,8 +192,6 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
     stop = StopFlag()
     losses: list[float] = []
     throughput = Throughput()
-    start_step = state["step"]
-    end_step = run_end(start_step, tc.max_iters)
     model.train()
     display_cm = (display_factory(tc.max_iters, start_step) if ctx.is_main
                   else TrainingDisplay(tc.max_iters, start_step, console=Console(quiet=True)))

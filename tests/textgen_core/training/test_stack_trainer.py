@@ -111,7 +111,7 @@ def test_cli_trains_then_fine_tunes_ignoring_layers_then_evaluates_and_samples(
     assert evaluate.main([str(tuned), "--corpus", str(tiny_corpus_file), "--device", "cpu"]) == 0
     assert "loss" in capsys.readouterr().out
     assert sample.main([str(tuned), "--prompt", "To be", "--max-new-tokens", "12", "--seed", "3",
-                        "--device", "cpu"]) == 0
+                        "--device", "cpu", "--echo"]) == 0
     text = capsys.readouterr().out
     assert text.startswith("To be") and len(text.rstrip("\n")) == len("To be") + 12
 
