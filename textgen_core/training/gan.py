@@ -271,7 +271,8 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
                 evaluate(done, phase)
             if due.save:
                 save()
-        interrupted = save_if_interrupted(stop, state, end_step, ctx, device, save, display, out)
+        interrupted = save_if_interrupted(stop, state, end_step, ctx, device, save, display, out,
+                                          family="gan")
     return GANRunResult(step=state["step"], val_nll=state["val_nll"], wasserstein=state["wasserstein"],
                         sentences_per_s=speed, train_seconds=state["train_seconds"],
                         interrupted=interrupted, is_main=ctx.is_main)

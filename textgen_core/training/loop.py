@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -89,13 +90,22 @@ def due_after(done: int, end_step: int, tc: Cadence) -> Due:
 
 def save_if_interrupted(stop: StopFlag, state: dict[str, Any], end_step: int,
                         ctx: DistContext, device: torch.device, save: Callable[[], None],
-                        display: Any, out: object) -> bool:
-    """After the loop: a run stopped by Ctrl-C (on any rank) before its end saves where it is."""
+                        display: Any, out: object, family: str = "gpt") -> bool:
+    """After the loop: a run stopped by Ctrl-C (on any rank) before its end saves where it is,
+    and says the command that continues it."""
     interrupted = any_rank(stop.requested, ctx, device) and state["step"] < end_step
     if interrupted:
         save()
-        display.message(f"interrupted: saved {out} at step {state['step']}", style="yellow")
+        display.message(f"interrupted: saved {out} at step {state['step']}; continue with "
+                        f"`{resume_command(out, family)}`", style="yellow")
     return interrupted
+
+
+def resume_command(out: object, family: str = "gpt") -> str:
+    """The command line that continues the run saved at `out` (its corpus, schedule and
+    settings are in the checkpoint)."""
+    model = "" if family == "gpt" else f" --model {family}"
+    return f"python -m textgen_core.train{model} --resume --out {shlex.quote(str(out))}"
 
 
 def check_finite(value: float, step: int, advice: str, what: str = "loss") -> None:

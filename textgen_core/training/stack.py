@@ -227,7 +227,8 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
                 evaluate(done, speed)
             if due.save:
                 save()
-        interrupted = save_if_interrupted(stop, state, end_step, ctx, device, save, display, out)
+        interrupted = save_if_interrupted(stop, state, end_step, ctx, device, save, display, out,
+                                          family="stack")
     return RunResult(step=state["step"], val_loss=state["val_loss"],
                      best_val_loss=state["best_val_loss"], tokens_per_s=throughput.speed,
                      train_seconds=state["train_seconds"], interrupted=interrupted, losses=losses,

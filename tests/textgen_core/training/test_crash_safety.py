@@ -64,5 +64,6 @@ def test_ctrl_c_saves_a_final_checkpoint(tiny_corpus_file: Path, tmp_path: Path)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "interrupted: saved" in stdout
+    assert f"continue with `python -m textgen_core.train --resume --out {out}`" in " ".join(stdout.split())
     step = load_checkpoint(out)["train_state"]["step"]
     assert 0 < step < 3000
