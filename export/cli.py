@@ -80,7 +80,29 @@ def build_parser() -> argparse.ArgumentParser:
                     "with npm, or from TEXTGEN_ONNXRUNTIME_WEB). See export/web.py.")
     web.add_argument("checkpoint", metavar="CHECKPOINT.pt", help=CHECKPOINT_HELP)
     web.add_argument("-o", "--output", metavar="FOLDER", help="default: <checkpoint stem>-web/ beside it")
+    for command in (onnx, genai, ts, web):
+        command.add_argument("--overwrite", action="store_true",
+                             help="allow --output to replace an existing file or folder")
     return parser
+
+
+def check_output(args: argparse.Namespace) -> None:
+    """An explicit --output that exists is replaced only with --overwrite, as training's --out
+    is; the checkpoint being read is never replaced."""
+    if args.output is None:
+        return
+    target = Path(args.output)
+    if target.resolve() == Path(args.checkpoint).resolve():
+        raise ExportError(f"--output {target} is the checkpoint being exported; write the export "
+                          "to another file")
+    if args.overwrite:
+        return
+    targets = [target]
+    if args.format == "onnx" and getattr(args, "quantize", None):
+        targets.append(target.with_suffix(f".{args.quantize}.onnx"))
+    for path in targets:
+        if path.exists() or path.is_symlink():
+            raise ExportError(f"{path} exists; pass --overwrite to replace it, or choose another --output")
 
 
 def _load(path: str) -> tuple[GPT, CharTokenizer]:
@@ -215,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     # The exporter logs a line per optional torchvision operator it cannot find; irrelevant here.
     logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     try:
+        check_output(args)
         with torch.no_grad():
             export_checkpoint(args.checkpoint, args.format, args.output,
                               getattr(args, "quantize", None), getattr(args, "eval_text", None),

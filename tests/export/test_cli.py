@@ -75,3 +75,17 @@ def test_parity_failure_is_loud_and_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(ExportMismatchError):
         require_parity(float("nan"), target)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_existing_output_is_replaced_only_with_overwrite(tiny_gpt_checkpoint: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = tmp_path / "model.pt"
+    ckpt.write_bytes(tiny_gpt_checkpoint.read_bytes())
+    target = tmp_path / "notes.ts"
+    target.write_text("keep me")
+    assert "notes.ts exists; pass --overwrite" in run_error(capsys, ["torchscript", str(ckpt), "-o", str(target)])
+    assert target.read_text() == "keep me"
+    assert "is the checkpoint being exported" in run_error(
+        capsys, ["torchscript", str(ckpt), "-o", str(ckpt), "--overwrite"])
+    assert main(["torchscript", str(ckpt), "--output", str(target), "--overwrite"]) == 0
+    assert target.read_bytes()[:2] == b"PK"
