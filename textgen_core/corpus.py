@@ -12,6 +12,7 @@ not cached or older than a week (gutenberg_catalogue.py); `--refresh` fetches it
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from rich.console import Console
@@ -85,9 +86,11 @@ def _search(args: argparse.Namespace) -> int:
     if len(found) > args.limit:
         console.print(f"... and {len(found) - args.limit} more (--limit)", highlight=False)
     spec = PREFIX + ",".join(f"{name}={value}" for name, value in conditions.items())
-    console.print(plain(f'train on them: python -m textgen_core.train --corpus "{shown(spec, 200)}" '
-                        f"(the first {DEFAULT_MAX_BOOKS} unless --max-books N)"), highlight=False,
-                  soft_wrap=True)
+    # The mirror the search used, so that the command runs as printed where only it is reachable.
+    mirror = f" --gutenberg-mirror {shlex.quote(args.gutenberg_mirror)}" if args.gutenberg_mirror else ""
+    console.print(plain(f'train on them: python -m textgen_core.train --corpus "{shown(spec, 200)}"'
+                        f"{mirror} (the first {DEFAULT_MAX_BOOKS} unless --max-books N)"),
+                  highlight=False, soft_wrap=True)
     return 0
 
 

@@ -67,6 +67,8 @@ def test_search_cli_prints_the_table_and_the_corpus_spec(pg_mirror, capsys: pyte
         assert title in out
     assert "audio" not in out and "Orgueil" not in out
     assert 'gutenberg:author=Austen,language=en' in " ".join(out.split())
+    # the training command keeps the mirror the search used, so it runs as printed
+    assert f'--corpus "gutenberg:author=Austen,language=en" --gutenberg-mirror {pg_mirror.url}' in " ".join(out.split())
 
 
 def test_catalogue_is_cached_refreshed_when_old_and_on_request(pg_mirror, dead_mirror_url: str) -> None:
