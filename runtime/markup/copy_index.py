@@ -26,6 +26,7 @@ import numpy as np
 
 from runtime.atomic_file import atomic_file
 from runtime.errors import MarkupError
+from runtime.markup.shakespeare_works import named_source
 from runtime.markup.suffix_array import suffix_array
 from runtime.regular_file import open_regular
 
@@ -161,7 +162,9 @@ class CopyIndex:
             if length >= min_run:
                 source = int(np.searchsorted(self._starts, where[i], side="right")) - 1
                 origin = self.sources[source]
-                runs.append(Run(i, length, origin.label, int(where[i]) - origin.start))
+                # The built-in Shakespeare corpus is one file: name the work instead.
+                label, offset = named_source(origin.label, origin.length, int(where[i]) - origin.start)
+                runs.append(Run(i, length, label, offset))
                 i += length
             else:
                 i += 1
