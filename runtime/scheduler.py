@@ -26,7 +26,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -70,16 +70,18 @@ class Output:
 
 
 class Ticket:
-    """A submitted job: `outputs(timeout)` yields what the engine made for it; `cancel()` drops
-    its rows at the next step. `completion_tokens[i]` counts sequence i's sampled tokens."""
+    """A submitted job. Its outputs go to `sink` (a queue several tickets may share), each
+    sequence numbered from `first_index`; `cancel()` drops its rows at the next step.
+    `completion_tokens[i]` counts sequence i's sampled tokens."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, sink: queue.SimpleQueue[Output] | None = None,
+                 first_index: int = 0) -> None:
         self.job = job
+        self.sink: queue.SimpleQueue[Output] = queue.SimpleQueue() if sink is None else sink
+        self.first_index = first_index
         self.completion_tokens = [0] * len(job.seeds)
         self.error: str | None = None
-        self._queue: queue.SimpleQueue[Output] = queue.SimpleQueue()
         self._cancelled = threading.Event()
-        self._open = len(job.seeds)
 
     @property
     def cancelled(self) -> bool:
@@ -89,29 +91,32 @@ class Ticket:
         self._cancelled.set()
 
     def put(self, output: Output) -> None:
-        self._queue.put(output)
-
-    def next_output(self, timeout: float) -> Output | None:
-        """The next output, or None if none came within `timeout` seconds."""
-        try:
-            return self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
+        self.sink.put(replace(output, index=output.index + self.first_index))
 
     def outputs(self, poll: float = 0.05, alive: Callable[[], bool] = lambda: True
                 ) -> Iterator[Output]:
-        """Every output until each sequence has finished; `alive()` is asked between waits,
-        and once it says False the ticket is cancelled and the iteration ends."""
-        while self._open:
-            output = self.next_output(poll)
-            if output is None:
-                if not alive():
-                    self.cancel()
-                    return
-                continue
-            if output.finish_reason is not None:
-                self._open -= 1
-            yield output
+        """This ticket's outputs (with its own sink) until every sequence has finished."""
+        return collect(self.sink, [self], poll, alive)
+
+
+def collect(sink: queue.SimpleQueue[Output], tickets: list[Ticket], poll: float = 0.05,
+            alive: Callable[[], bool] = lambda: True) -> Iterator[Output]:
+    """The outputs `tickets` send to `sink` until each of their sequences has finished.
+    `alive()` is asked whenever `poll` seconds pass without one; once it says False (a client
+    that went away) the tickets are cancelled and the iteration ends."""
+    open_sequences = sum(len(t.job.seeds) for t in tickets)
+    while open_sequences:
+        try:
+            output = sink.get(timeout=poll)
+        except queue.Empty:
+            if not alive():
+                for ticket in tickets:
+                    ticket.cancel()
+                return
+            continue
+        if output.finish_reason is not None:
+            open_sequences -= 1
+        yield output
 
 
 class _Row:
@@ -172,8 +177,10 @@ class Engine:
 
     # --- the caller's side ---
 
-    def submit(self, job: Job) -> Ticket:
-        ticket = Ticket(job)
+    def submit(self, job: Job, sink: queue.SimpleQueue[Output] | None = None,
+               first_index: int = 0) -> Ticket:
+        """Queue `job`; its outputs go to `sink` (see `Ticket`). QueueFull when full."""
+        ticket = Ticket(job, sink, first_index)
         with self._lock:
             if self._closing:
                 raise QueueFull("the server is shutting down")
