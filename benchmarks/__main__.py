@@ -31,6 +31,7 @@ from benchmarks import (
     sampling_speed,
     training_scaling,
     training_speed,
+    web_speed,
     window_quality,
 )
 
@@ -81,6 +82,13 @@ def _markup(ctx: Context) -> list[report.Row]:
     return rows
 
 
+def _web(ctx: Context) -> list[report.Row]:
+    rows, info = web_speed.run(ctx.workdir, new_tokens=ctx.args.new_tokens,
+                               rounds=2 if ctx.args.quick else 5)
+    ctx.extra["web"] = info
+    return rows
+
+
 BENCHMARKS: list[Benchmark] = [
     Benchmark("training", "CPU training: our step vs a nanoGPT-style eager loop",
               lambda ctx: training_speed.run_cpu(rounds=1 if ctx.args.quick else 3)),
@@ -96,6 +104,8 @@ BENCHMARKS: list[Benchmark] = [
     Benchmark("training-scaling", "CPU training tokens/s vs width (cpu preset depth, ctx, batch)",
               lambda ctx: training_scaling.run(
                   widths=(64, 128) if ctx.args.quick else training_scaling.WIDTHS)),
+    Benchmark("web", "Decoding in the browser: the web page vs the Python runtime (quick-start shape "
+                     "4x128, ctx 128)", _web),
     Benchmark("markup", "Verbatim-copy markup of 10,000 characters against shakespeare", _markup),
     Benchmark("window-quality", "Held-out loss by full-window policy (models/gpt.pt, shakespeare val)",
               lambda ctx: window_quality.run(tokens_to_score=1000 if ctx.args.quick else 3000)),

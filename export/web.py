@@ -29,6 +29,8 @@ import onnx
 
 from export import onnxruntime_web
 from export.errors import ExportError
+from export.onnx_file import save_with_checksum
+from export.web_graph import add_new_cache_outputs, check_web_graph, new_names
 from runtime.atomic_file import describe_os_error, publish, write_atomic
 from runtime.contract import (
     BLOCK_NOISE,
@@ -120,6 +122,22 @@ def page_settings(checkpoint: str, payload: dict[str, Any], model_file: Path) ->
             "onnxruntime_web": onnxruntime_web.VERSION, "facts": facts, **_kind_settings(sampler)}
 
 
+def _web_graph(model_file: Path, config: dict[str, Any]) -> list[str] | None:
+    """`model_file` rewritten as the web graph (export/web_graph.py) and checked; the names of its
+    new-cache outputs, or None for a graph that keeps the plain interface."""
+    n_layer, n_head, n_embd = config["n_layer"], config["n_head"], config["n_embd"]
+    proto = onnx.load(str(model_file))
+    if not add_new_cache_outputs(proto, n_layer, n_embd):
+        return None
+    try:
+        save_with_checksum(proto, model_file)
+    except OSError as exc:
+        raise ExportError(f"cannot write {model_file}: {describe_os_error(exc)}") from None
+    check_web_graph(model_file, n_layer, n_head, n_embd // n_head, config["block_size"],
+                    config["vocab_size"])
+    return new_names(n_layer)
+
+
 def _refuse_stateful_yoke(payload: dict[str, Any], checkpoint: str) -> None:
     if payload["kind"] != "gpt":
         return
@@ -154,6 +172,8 @@ def write_web_folder(checkpoint: str, out: str | None = None,
         export_checkpoint(checkpoint, "onnx", str(staged),
                           report=lambda line: report(line.replace(str(staged), f"{folder}/{MODEL_FILE}")))
         settings = page_settings(checkpoint, payload, staged)
+        if payload["kind"] == "gpt":
+            settings["gpt"]["new"] = _web_graph(staged, settings["config"])
         files: dict[str, bytes] = {
             SETTINGS_FILE: (json.dumps(settings, ensure_ascii=False, indent=1) + "\n").encode("utf-8"),
             **{name: read_regular(SCRIPTS / name, SCRIPT_LIMIT) for name in PAGE_FILES},
