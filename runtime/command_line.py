@@ -21,11 +21,20 @@ from typing import Any, NoReturn
 
 _NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)$")
 _TYPE_METAVARS = {int: "N", float: "X"}
+# (the `python -m` prog, the name to show instead) while the `textgen` command runs a module
+# (runtime/commands.py), so that usage and errors name what the user typed.
+PROG_AS: tuple[str, str] | None = None
 
 
 class Parser(argparse.ArgumentParser):
     """argparse.ArgumentParser with the snake_case aliases, type metavars and defaults in help
     described in the module docstring; subcommand parsers are of the same class."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        prog = kwargs.get("prog")
+        if PROG_AS is not None and isinstance(prog, str) and prog.startswith(PROG_AS[0]):
+            kwargs["prog"] = PROG_AS[1] + prog[len(PROG_AS[0]):]
+        super().__init__(*args, **kwargs)
 
     def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
         return _add_argument(super().add_argument, *args, **kwargs)

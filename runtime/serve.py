@@ -35,6 +35,7 @@ from typing import Any
 
 from rich.console import Console
 
+from runtime.command_line import Parser
 from runtime.errors import TextgenError
 from runtime.gan import GANSampler
 from runtime.openai_api import (
@@ -398,7 +399,7 @@ class Handler(BaseHTTPRequestHandler):
 # --- the command line ---
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="python -m runtime.serve",
         description="Serve an exported textgen model over the OpenAI HTTP API (completions, "
                     "chat completions, streaming), with continuous batching.")
