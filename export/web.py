@@ -163,7 +163,12 @@ def write_web_folder(checkpoint: str, out: str | None = None,
     folder = Path(out) if out else default_folder(checkpoint)
     runtime_files = onnxruntime_web.page_files()  # before the slow export: fails fast without npm
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        scripts = {name: read_regular(SCRIPTS / name, SCRIPT_LIMIT) for name in PAGE_FILES}
+    except OSError as exc:
+        raise ExportError(f"cannot read the page's files in {SCRIPTS}: {exc.strerror or exc} (is "
+                          "textgen installed with its runtime/web/ folder?)") from None
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
         work = tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}.")
     except OSError as exc:
         raise ExportError(f"cannot create {folder}: {exc.strerror or exc}") from None
@@ -176,10 +181,11 @@ def write_web_folder(checkpoint: str, out: str | None = None,
             settings["gpt"]["new"] = _web_graph(staged, settings["config"])
         files: dict[str, bytes] = {
             SETTINGS_FILE: (json.dumps(settings, ensure_ascii=False, indent=1) + "\n").encode("utf-8"),
-            **{name: read_regular(SCRIPTS / name, SCRIPT_LIMIT) for name in PAGE_FILES},
+            **scripts,
             **runtime_files,
         }
         try:
+            folder.mkdir(exist_ok=True)
             for name, data in files.items():
                 write_atomic(folder / name, data)
             publish(staged, folder / MODEL_FILE)

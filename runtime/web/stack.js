@@ -21,9 +21,9 @@ export class Stack {
     return this.windowed ? this.blockSize : promptLength + maxNewTokens + 1;
   }
 
+  // A windowed stack's past is the ids of its window; a stepped stack's, its recurrent state.
   emptyPast() {
-    if (this.windowed) return [];
-    return this.states.map(({ size }) => new this.Tensor("float32", new Float32Array(size), [1, size]));
+    return this.windowed ? [] : this.emptyState();
   }
 
   async run(ids, state) {

@@ -26,6 +26,7 @@ import torch
 
 import runtime
 from export import cli, onnxruntime_web
+from export.errors import ExportError
 from export.onnx_file import save_with_checksum
 from export.web import MODEL_FILE, SETTINGS_FILE
 from export.web_graph import remove_new_cache_outputs
@@ -102,6 +103,12 @@ def _stack(folder: Path, name: str, text: str, layers: list[dict[str, Any]], blo
 def pages(tiny_text: str, tiny_gan_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
           ) -> dict[str, Path]:
     """One exported page per tokenizer kind, a windowed stack with an LSTM, and a GAN."""
+    try:  # fetched with npm once per test session (TEXTGEN_CACHE is the session's own)
+        onnxruntime_web.page_files()
+    except ExportError as exc:
+        if os.environ.get(REQUIRE_ENV):
+            raise
+        pytest.skip(f"no onnxruntime-web for the pages ({exc}; {REQUIRE_ENV}=1 makes this a failure)")
     folder = tmp_path_factory.mktemp("web")
     text = tiny_text + "Café, naïve: “quoted” 🙂\n"
     checkpoints = {
@@ -111,7 +118,7 @@ def pages(tiny_text: str, tiny_gan_checkpoint: Path, tmp_path_factory: pytest.Te
         "word": _gpt(folder, "word", text, build_tokenizer(TokenizerSpec("word", 60), [text]), "learned"),
         "bpe": _gpt(folder, "bpe", text, build_tokenizer(TokenizerSpec("bpe", 300), [text]), "rotary"),
         "stack": _stack(folder, "stack", text, STEPPED, 16),
-        "windowed-stack": _stack(folder, "windowed-stack", text, WINDOWED, 12),
+        "windowed-stack": _stack(folder, "windowed-stack", text, WINDOWED, 6),
         "gan": folder / "gan.pt",
     }
     shutil.copyfile(tiny_gan_checkpoint, checkpoints["gan"])
