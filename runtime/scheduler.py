@@ -184,7 +184,8 @@ class Engine:
         with self._lock:
             if self._closing:
                 raise QueueFull("the server is shutting down")
-            if len(self._waiting) + len(job.seeds) > self.max_waiting:
+            free_rows = max(0, self.max_rows - len(self._rows))  # taken at the next step
+            if len(self._waiting) + len(job.seeds) > self.max_waiting + free_rows:
                 raise QueueFull(f"the queue holds {len(self._waiting)} waiting sequences; at "
                                 f"most {self.max_waiting} may wait")
             if self.is_gan:  # one call draws every sentence of the job
