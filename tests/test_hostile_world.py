@@ -423,3 +423,37 @@ def test_a_trusted_torchscript_file_without_the_textgen_header_is_never_loaded(
     err = one_line_error(capsys)
     assert "not a textgen TorchScript file" in err
     assert loads == []  # torch.jit.load, which runs the file's code, was never called
+
+
+# 8. Fresh runs bounded by the same limits as checkpoints -------------------------------------
+
+
+@pytest.mark.parametrize(("args", "toml", "message"), [
+    (["--n-layer", str(10**30)], None, "at most 256 layers"),
+    (["--block-size", str(4 * 10**12)], None, "contexts of at most 1,048,576"),
+    ([], "[model]\nn_layer = 1000000000000000000000000000000\n", "at most 256 layers"),
+    ([], "block_size = 4000000000000\n", "contexts of at most"),
+    ([], "block_size = 4e12\n", "must be an integer"),
+    ([], 'corpus = ["a", "b"]\n', "must be a string"),
+    ([], "a = " + "[" * 5000 + "]" * 5000 + "\n", "not valid TOML"),
+    (["--batch-size", str(10**21)], None, "--batch-size must be at most"),
+    (["--max-iters", str(10**23)], None, "--max-iters must be at most"),
+    (["--n-embd", str(10**21), "--n-head", "1"], None, "too large to build"),
+    (["--n-embd", "3000000", "--n-head", "1", "--positions", "learned"], None, "more than 50%"),
+    (["--model", "gan", "--seq-len", str(4 * 10**12)], None, "--seq-len is 4,000,000,000,000"),
+    (["--model", "gan", "--critic-layers", str(10**11)], None, "--critic-layers is"),
+])
+def test_fresh_run_settings_are_bounded(args: list[str], toml: str | None, message: str, tmp_path: Path,
+                                        tiny_corpus_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from textgen_core.train import main as train_main
+
+    config = []
+    if toml is not None:
+        (tmp_path / "run.toml").write_text(toml)
+        config = ["--config", str(tmp_path / "run.toml")]
+    family = [] if "--model" in args else ["--preset", "nano", "--sample-tokens", "0"]
+    code = train_main(["--corpus", str(tiny_corpus_file), "--out", str(tmp_path / "m.pt"), "--device", "cpu",
+                       *family, *config, *args])
+    assert code == 1
+    assert message in one_line_error(capsys)
+    assert not (tmp_path / "m.pt").exists()

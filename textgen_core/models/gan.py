@@ -42,6 +42,7 @@ from textgen_core.models.size_limits import build_checked, check_counts, check_s
 
 NOISE_DISTRIBUTIONS = ("normal", "uniform", "truncated")
 TOKEN_CHOICES = ("sample", "argmax")
+GAN_LAYER_COUNTS = ("n_mapping", "n_noise_blocks", "n_output_blocks", "critic_layers")  # each <= MAX_LAYERS
 CRITIC_INPUTS = ("straight-through", "soft")
 TRUNCATION = 1.5
 
@@ -275,8 +276,7 @@ def gan_from_checkpoint(payload: dict[str, Any]) -> tuple[GAN, WordTokenizer]:
     if tokenizer.vocab_size != config.vocab_size:
         raise CheckpointError(f"checkpoint vocabulary has {tokenizer.vocab_size} words but the model "
                               f"expects {config.vocab_size}")
-    check_counts(config, layers=("n_mapping", "n_noise_blocks", "n_output_blocks", "critic_layers"),
-                 contexts=("seq_len",))
+    check_counts(config, layers=GAN_LAYER_COUNTS, contexts=("seq_len",))
     gan = build_checked(lambda: GAN(config), payload["model"])
     gan.eval()
     return gan, tokenizer

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from textgen_core.errors import CheckpointError
+from textgen_core.errors import CheckpointError, ConfigError
 from textgen_core.models.checkpoint_checks import check_dense_tensor, load_weights
 
 MAX_LAYERS = 256  # of each kind (GPT blocks, GAN mapping/noise/output/critic blocks, stack layers)
@@ -83,19 +83,39 @@ def check_setting_types(config_cls: type, data: Any, what: str = "model_config")
     return dict(data)
 
 
-def check_counts(config: Any, layers: tuple[str, ...] = (), contexts: tuple[str, ...] = ()) -> None:
+def check_counts(config: Any, layers: tuple[str, ...] = (), contexts: tuple[str, ...] = (),
+                 fresh: bool = False) -> None:
     """The settings named in `layers` are at most MAX_LAYERS, those in `contexts` at most
-    MAX_CONTEXT (attributes of a validated config, so plain ints)."""
+    MAX_CONTEXT (attributes of a validated config, so plain ints). `fresh`: the settings of a new
+    run, refused with a ConfigError naming the flag instead of the checkpoint."""
+    error: type[Exception] = ConfigError if fresh else CheckpointError
+
+    def named(name: str) -> str:
+        return f"--{name.replace('_', '-')}" if fresh else f"checkpoint model_config {name}"
+
     for name in layers:
         value = getattr(config, name)
         if value > MAX_LAYERS:
-            raise CheckpointError(f"checkpoint model_config {name} is {value:,}; textgen builds at "
-                                  f"most {MAX_LAYERS} layers of a kind")
+            raise error(f"{named(name)} is {value:,}; textgen builds at most {MAX_LAYERS} layers of a kind")
     for name in contexts:
         value = getattr(config, name)
         if value > MAX_CONTEXT:
-            raise CheckpointError(f"checkpoint model_config {name} is {value:,}; textgen supports "
-                                  f"contexts of at most {MAX_CONTEXT:,} positions")
+            raise error(f"{named(name)} is {value:,}; textgen supports contexts of at most "
+                        f"{MAX_CONTEXT:,} positions")
+
+
+def check_new_model(build: Callable[[], nn.Module], config: Any, layers: tuple[str, ...] = (),
+                    contexts: tuple[str, ...] = ()) -> None:
+    """A fresh run's model is bounded by the same limits as a checkpoint's: its layer counts and
+    contexts first, then a shape-only build (no memory) must fit in MEMORY_FRACTION of this
+    machine's memory. ConfigError naming the flag; call it before the model is built."""
+    check_counts(config, layers, contexts, fresh=True)
+    try:
+        with torch.device("meta"):
+            shell = build()
+    except (RuntimeError, OverflowError, ValueError, TypeError) as exc:  # sizes torch cannot hold
+        raise ConfigError(f"these settings make a model too large to build ({str(exc)[:120]})") from None
+    check_memory(shell, fresh=True)
 
 
 def _size(n_bytes: float) -> str:
@@ -106,7 +126,7 @@ def _size(n_bytes: float) -> str:
     raise AssertionError("unreachable")
 
 
-def check_memory(shell: nn.Module, memory: int | None = None) -> None:
+def check_memory(shell: nn.Module, memory: int | None = None, fresh: bool = False) -> None:
     """`shell` (built on the meta device) fits in MEMORY_FRACTION of `memory` (default: this
     machine's physical memory)."""
     memory = physical_memory() if memory is None else memory
@@ -116,8 +136,9 @@ def check_memory(shell: nn.Module, memory: int | None = None) -> None:
     needed = (sum(p.numel() * p.element_size() for p in shell.parameters())
               + _BUFFER_PEAK * sum(b.numel() * b.element_size() for b in shell.buffers()))
     if needed > MEMORY_FRACTION * memory:
-        raise CheckpointError(
-            f"checkpoint declares a model that needs {_size(needed)} ({params:,} parameters), more "
+        subject = "these settings make" if fresh else "checkpoint declares"
+        raise (ConfigError if fresh else CheckpointError)(
+            f"{subject} a model that needs {_size(needed)} ({params:,} parameters), more "
             f"than {MEMORY_FRACTION:.0%} of this machine's {_size(memory)} of memory")
 
 

@@ -12,6 +12,7 @@ from textgen_core.training.flags import flag, require_int
 DEVICES = ("auto", "cpu", "cuda", "mps")
 COMPILE_MODES = ("auto", "on", "off")
 OPTIMIZERS = ("adamw", "muon")
+MAX_BATCH = 1 << 16  # sequences per step; what one step allocates grows with it before any check could
 DTYPE_CHOICES = ("auto", "fp32", "bf16")
 
 
@@ -55,10 +56,11 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         for name in (
-            "batch_size", "gradient_accumulation_steps", "max_iters", "eval_interval",
+            "gradient_accumulation_steps", "max_iters", "eval_interval",
             "eval_iters", "checkpoint_interval", "log_interval", "yoke_windows",
         ):
             require_int(name, getattr(self, name), minimum=1)
+        require_int("batch_size", self.batch_size, minimum=1, maximum=MAX_BATCH)
         for name in ("warmup_iters", "lr_decay_iters", "sample_tokens", "seed"):
             require_int(name, getattr(self, name), minimum=0)
         for name in ("learning_rate", "min_lr", "weight_decay", "grad_clip", "muon_lr"):

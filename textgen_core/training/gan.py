@@ -22,7 +22,8 @@ from rich.console import Console
 from runtime.word_tokenizer import WordTokenizer
 from textgen_core.data.corpus import resolve_corpus
 from textgen_core.data.sentences import load_sentences
-from textgen_core.models.gan import GAN, GANConfig, draw_noise
+from textgen_core.models.gan import GAN, GAN_LAYER_COUNTS, GANConfig, draw_noise
+from textgen_core.models.size_limits import check_counts, check_new_model
 from textgen_core.training.checkpoint import make_checkpoint, remove_stale_temporaries, save_checkpoint
 from textgen_core.training.device import resolve_device, should_compile
 from textgen_core.training.distributed import (
@@ -113,6 +114,8 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
     source = spec.resume_from or spec.init_from
     tokenizer = WordTokenizer.from_dict(source["tokenizer"]) if source else None
     config = spec.model_config
+    if source is None:  # the sentence arrays are seq_len wide: bounded before they are made
+        check_counts(config, layers=GAN_LAYER_COUNTS, contexts=("seq_len",), fresh=True)
     data = load_sentences(resolve_corpus(spec.corpus, spec.encoding), config.seq_len,
                           config.vocab_size, tc.batch_size, tokenizer)
     tokenizer = data.tokenizer
@@ -120,6 +123,7 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
         check_same_corpus(spec.resume_from["train_state"], data.fingerprint)
     if source is None:  # a corpus with fewer distinct words than --vocab-size gets a smaller one
         config = GANConfig(**{**config.to_dict(), "vocab_size": tokenizer.vocab_size})
+        check_new_model(lambda: GAN(config), config, layers=GAN_LAYER_COUNTS, contexts=("seq_len",))
 
     gan = GAN(config)
     if source is not None:
@@ -147,7 +151,7 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
     if ctx.is_main:
         remove_stale_temporaries(out)
     log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None, enabled=ctx.is_main,
-                     resume_step=state["step"])
+                     resume_step=state["step"], mirrors=spec.log)
     if spec.resume_from is None:
         log.append({"event": "start", "corpus": spec.corpus, "params": gan.num_parameters(),
                     "model_config": config.to_dict(), "train_config": tc.to_dict(),
@@ -273,6 +277,7 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
                 save()
         interrupted = save_if_interrupted(stop, state, end_step, ctx, device, save, display, out,
                                           family="gan")
+    log.close()
     return GANRunResult(step=state["step"], val_nll=state["val_nll"], wasserstein=state["wasserstein"],
                         sentences_per_s=speed, train_seconds=state["train_seconds"],
                         interrupted=interrupted, is_main=ctx.is_main)

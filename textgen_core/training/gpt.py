@@ -21,6 +21,7 @@ from runtime.tokenizer import CharTokenizer
 from textgen_core.data.batches import BatchSampler
 from textgen_core.data.streams import StreamSampler
 from textgen_core.models.gpt import GPT, GPTConfig
+from textgen_core.models.size_limits import check_new_model
 from textgen_core.training.checkpoint import (
     make_checkpoint,
     remove_stale_temporaries,
@@ -95,6 +96,7 @@ def _train(
     config = spec.model_config
     if source is None:
         config = GPTConfig(**{**config.to_dict(), "vocab_size": tokenizer.vocab_size})
+        check_new_model(lambda: GPT(config), config, layers=("n_layer",), contexts=("block_size",))
 
     model = GPT(config)
     if source is not None:
@@ -149,7 +151,7 @@ def _train(
     if ctx.is_main:
         remove_stale_temporaries(out)
     log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None, enabled=ctx.is_main,
-                     resume_step=state["step"])
+                     resume_step=state["step"], mirrors=spec.log)
     tokens_per_step = (
         tc.batch_size * tc.gradient_accumulation_steps * config.block_size * ctx.world_size
     )
@@ -271,6 +273,7 @@ def _train(
             if due.save:
                 save()
         interrupted = save_if_interrupted(stop, state, end_step, ctx, device, save, display, out)
+    log.close()
     return RunResult(
         step=state["step"], val_loss=state["val_loss"], best_val_loss=state["best_val_loss"],
         tokens_per_s=throughput.speed, train_seconds=state["train_seconds"], interrupted=interrupted,

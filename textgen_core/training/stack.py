@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from runtime.tokenizer import CharTokenizer
 from textgen_core.data.batches import BatchSampler
+from textgen_core.models.size_limits import check_new_model
 from textgen_core.models.stack.model import Stack
 from textgen_core.models.stack.spec import LayersFile, StackConfig
 from textgen_core.sampling import generate
@@ -110,6 +111,8 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
     splits = token_run_data(spec)
     fingerprint, tokenizer = splits.meta["fingerprint"], splits.tokenizer
     config = build_config(spec, tokenizer.vocab_size)
+    if source is None:
+        check_new_model(lambda: Stack(config), config, contexts=("block_size",))
     model = Stack(config)
     if source is not None:
         model.load_state_dict(source["model"])
@@ -135,7 +138,7 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
     if ctx.is_main:
         remove_stale_temporaries(out)
     log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None, enabled=ctx.is_main,
-                     resume_step=state["step"])
+                     resume_step=state["step"], mirrors=spec.log)
     tokens_per_step = tc.batch_size * config.block_size * ctx.world_size
     start_step = state["step"]
     end_step = run_end(start_step, tc.max_iters)
@@ -229,6 +232,7 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
                 save()
         interrupted = save_if_interrupted(stop, state, end_step, ctx, device, save, display, out,
                                           family="stack")
+    log.close()
     return RunResult(step=state["step"], val_loss=state["val_loss"],
                      best_val_loss=state["best_val_loss"], tokens_per_s=throughput.speed,
                      train_seconds=state["train_seconds"], interrupted=interrupted, losses=losses,
