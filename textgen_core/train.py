@@ -39,6 +39,7 @@ from textgen_core.training.config import COMPILE_MODES, DEVICES, DTYPE_CHOICES, 
 from textgen_core.training.flags import flag_list
 from textgen_core.training.gan import train_gan
 from textgen_core.training.gpt import train_gpt
+from textgen_core.training.log_mirrors import LOGGERS
 from textgen_core.training.run_config import RUN_KEYS, RunRequest, Settings, merge, read_toml, split_settings
 from textgen_core.training.run_lock import hold_out
 from textgen_core.training.stack import train_stack
@@ -106,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "lacks: extend (new embedding rows) or unk (one <unk> token)")
     parser.add_argument("--overwrite", action="store_true",
                         help="allow a fresh run to replace an existing checkpoint at --out")
+    parser.add_argument("--log", type=_loggers, action="extend", metavar="|".join(LOGGERS),
+                        help="also write the metrics log's figures for TensorBoard "
+                             "(<out>.tensorboard/) or Weights & Biases (offline, <out>.wandb/); "
+                             "a comma list or repeated (needs: pip install 'textgen[log]')")
     parser.add_argument("--device", choices=DEVICES, help="default auto: cuda, then mps, then cpu")
     parser.add_argument("--compile", choices=COMPILE_MODES,
                         help="torch.compile: auto = on for CUDA/MPS, off on CPU")
@@ -121,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     gan_run.add_arguments(parser)
     stack_run.add_arguments(parser)
     return parser
+
+
+def _loggers(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in LOGGERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(LOGGERS)}")
+    return names
 
 
 def _add_field(group: argparse._ArgumentGroup, name: str, default: object) -> None:
@@ -146,7 +159,7 @@ def _add_field(group: argparse._ArgumentGroup, name: str, default: object) -> No
         group.add_argument(flag, dest=name, type=type(default), default=None, help=text)
 
 
-_MODE_DESTS = ("config", "resume", "init_from", "overwrite")
+_MODE_DESTS = ("config", "resume", "init_from", "overwrite", "log")
 
 # What each model and training field means on the command line; the default shown is the
 # field's own, which a preset (and the config file) overrides.
@@ -236,6 +249,7 @@ def _train(args: argparse.Namespace, console: Console) -> int:
     family = FAMILIES[name]
     notes: list[str] = []
     spec = family.build_spec(request, notes)
+    spec.log = tuple(args.log or ())
     for note in notes:
         console.print(plain(f"note: {note}", style="yellow"))
     if is_gutenberg_spec(spec.corpus):

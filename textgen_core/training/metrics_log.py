@@ -31,11 +31,18 @@ class MetricsLog:
     drops the records of steps after `resume_step` (written between the checkpoint it resumes
     and the moment the earlier run was killed), so each step is logged once."""
 
-    def __init__(self, path: Path, fresh: bool, enabled: bool = True, resume_step: int = 0) -> None:
+    def __init__(self, path: Path, fresh: bool, enabled: bool = True, resume_step: int = 0,
+                 mirrors: tuple[str, ...] = ()) -> None:
         self.path = path
         self.enabled = enabled  # only one process of a distributed run writes
+        self.mirrors: list[Any] = []  # --log tensorboard|wandb: each record written there too
         if not enabled:
             return
+        if mirrors:
+            from textgen_core.training.log_mirrors import open_mirrors
+
+            base = path.with_name(path.name.removesuffix(".metrics.jsonl"))
+            self.mirrors = open_mirrors(mirrors, base, fresh)
         with _reported(path):
             path.parent.mkdir(parents=True, exist_ok=True)
             if fresh:
@@ -50,6 +57,14 @@ class MetricsLog:
             return
         with _reported(self.path), append_file(self.path) as f:
             f.write(_line(record).encode("utf-8"))
+        for mirror in self.mirrors:
+            mirror.write(record)
+
+    def close(self) -> None:
+        """Finish the --log mirrors (the JSON-lines file needs nothing)."""
+        mirrors, self.mirrors = self.mirrors, []
+        for mirror in mirrors:
+            mirror.close()
 
 
 def _after(record: dict[str, Any], step: int) -> bool:

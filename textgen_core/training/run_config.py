@@ -176,3 +176,4 @@ class RunSpec(Generic[ModelConfigT, TrainConfigT]):
     init_from: dict[str, Any] | None = None
     init_from_path: str | None = None
     tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)  # a fresh run's
+    log: tuple[str, ...] = ()  # --log: tensorboard, wandb (training/log_mirrors.py)
