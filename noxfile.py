@@ -12,7 +12,7 @@ TORCH = "torch==2.13.0"
 
 def install_project(session: nox.Session) -> None:
     session.install(TORCH)
-    session.install("-e", ".[test]")
+    session.install("-e", ".[train,test]")
 
 
 @nox.session
