@@ -144,10 +144,11 @@ def genai_config(config: GPTConfig, shares_buffer: bool, rotary: bool) -> dict:
         inputs[POSITION_IDS] = POSITION_IDS
     return {
         "model": {
-            # No end-of-text id: our models have none, and onnxruntime-genai wants its ids
-            # inside the model's vocabulary (the tokenizer's end-of-text token is beyond it).
-            # Ids 0 are never fed (no beginning token is added, batch 1 has no padding).
-            "bos_token_id": 0,
+            # Our models have no end-of-text token, and onnxruntime-genai ends a sequence at its
+            # pad id, which must lie inside the vocabulary: the graph gets one more logit
+            # (`end_of_text_logit`), always -1e30, so id vocab_size is a token the model never
+            # chooses, and it is the pad, end and beginning id (the tokenizer's <|endoftext|>).
+            "bos_token_id": config.vocab_size,
             "context_length": config.block_size,
             "decoder": {
                 "session_options": {"log_id": "onnxruntime-genai", "provider_options": []},
@@ -161,10 +162,10 @@ def genai_config(config: GPTConfig, shares_buffer: bool, rotary: bool) -> dict:
                 "num_hidden_layers": config.n_layer,
                 "num_key_value_heads": config.n_head,
             },
-            "eos_token_id": [],
-            "pad_token_id": 0,
+            "eos_token_id": config.vocab_size,
+            "pad_token_id": config.vocab_size,
             "type": "llama",  # a plain decoder-only model: the loop reads names from here
-            "vocab_size": config.vocab_size,
+            "vocab_size": config.vocab_size + 1,
         },
         "search": {
             "diversity_penalty": 0.0, "do_sample": False, "early_stopping": True,
@@ -174,6 +175,36 @@ def genai_config(config: GPTConfig, shares_buffer: bool, rotary: bool) -> dict:
             "temperature": 1.0, "top_k": 1, "top_p": 1.0,
         },
     }
+
+
+NEVER_LOGIT = -1e30  # the end-of-text logit: exp() of it is 0 at any temperature
+
+
+def end_of_text_logit(proto: onnx.ModelProto) -> None:
+    """Give `proto`'s logits [b, s, V] one more column, id V, always NEVER_LOGIT, in place: the
+    end-of-text (and padding) id onnxruntime-genai needs inside the vocabulary, never chosen,
+    so a sequence ends at its length as in our runtime."""
+    graph = proto.graph
+    inner = "textgen_logits_vocab"
+    for node in graph.node:
+        node.output[:] = [inner if name == LOGITS else name for name in node.output]
+    value = helper.make_tensor("textgen_never", onnx.TensorProto.FLOAT, [1], [NEVER_LOGIT])
+    graph.node.extend([
+        helper.make_node("Shape", [inner], ["textgen_logits_shape"], name="textgen_logits_shape",
+                         end=2),
+        helper.make_node("Constant", [], ["textgen_one_column"], name="textgen_one_column",
+                         value=helper.make_tensor("c", onnx.TensorProto.INT64, [1], [1])),
+        helper.make_node("Concat", ["textgen_logits_shape", "textgen_one_column"],
+                         ["textgen_end_shape"], name="textgen_end_shape", axis=0),
+        helper.make_node("ConstantOfShape", ["textgen_end_shape"], ["textgen_end_logit"],
+                         name="textgen_end_logit", value=value),
+        helper.make_node("Concat", [inner, "textgen_end_logit"], [LOGITS],
+                         name="textgen_logits_with_end", axis=-1),
+    ])
+    output = next(o for o in graph.output if o.name == LOGITS)
+    dim = output.type.tensor_type.shape.dim[2]
+    if dim.HasField("dim_value"):
+        dim.dim_value += 1
 
 
 def mask_interface(proto: onnx.ModelProto) -> bool:
@@ -232,6 +263,7 @@ def write_genai_folder(config: GPTConfig, tokenizer: Tokenizer, graph_file: Path
         raise ExportError(f"cannot create {folder}: {exc.strerror or exc}") from None
     proto = onnx.load(str(graph_file))
     shares_buffer = mask_interface(proto)
+    end_of_text_logit(proto)
     texts = {CONFIG_FILE: genai_config(config, shares_buffer, config.rotary),
              **tokenizer_files(tokenizer)}
     try:

@@ -183,3 +183,26 @@ def test_a_stateful_yoke_is_refused_in_one_line(tmp_path: Path, capsys: pytest.C
     err = capsys.readouterr().err.strip()
     assert "onnxruntime-genai cannot feed" in err and "\n" not in err
     assert not (tmp_path / "yoke-genai").exists()
+
+
+def test_a_char_model_decodes_through_newlines_as_our_runtime(tmp_path: Path) -> None:
+    """Id 0 of a char vocabulary is the newline: onnxruntime-genai must not end a sequence at
+    it (its end and pad id is the extra, never-chosen logit), and matches us for 100 tokens."""
+    text = "to be or not\nto be\nthat is\n" * 40
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ckpt = _checkpoint(tmp_path, text, "rotary")
+        onnx_path = export_checkpoint(str(ckpt), "onnx", report=lambda line: None)[0]
+        folder = export_checkpoint(str(ckpt), "genai", report=lambda line: None)[0].parent
+    finally:
+        torch.set_num_threads(before)
+    config = json.loads((folder / "genai_config.json").read_text(encoding="utf-8"))
+    vocab = CharTokenizer.from_text(text).vocab_size
+    assert config["model"]["pad_token_id"] == config["model"]["eos_token_id"] == vocab
+    generator = runtime.load(onnx_path, threads=1)
+    prompt = generator.tokenizer.encode("to be")
+    ours = generator.tokenizer.encode("".join(generator.generate("to be", max_new_tokens=100,
+                                                                 temperature=0)))
+    assert generator.tokenizer.encode("\n")[0] in ours  # the test decodes through newlines
+    assert _genai_greedy(folder, prompt, 100) == ours
