@@ -27,7 +27,7 @@ from rich.text import Text
 
 from runtime.command_line import Parser, add_echo, add_temperature
 from runtime.errors import SamplingError, TextgenError
-from runtime.file_kind import TAKES_MODEL, TAKES_TEXT, wrong_kind
+from runtime.file_kind import TAKES_MODEL, TAKES_TEXT, missing_model, wrong_kind
 from runtime.gan import file_kind, gan_main
 from runtime.gpt import TextGenerator
 from runtime.line_editing import read_line
@@ -304,6 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     for path, takes in ((args.model, TAKES_MODEL), (args.prompt_file, TAKES_TEXT),
                         (args.markup, TAKES_TEXT)):
         problem = None if path is None else wrong_kind(path, takes)
+        if problem is None and path is args.model:  # missing: export it, or train one first
+            problem = missing_model(path)
         if problem is not None:
             _error(err, problem)
             return 1

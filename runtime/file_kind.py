@@ -188,3 +188,24 @@ def explained(*arguments: PathArgument) -> Iterator[None]:
             if better is not None:
                 raise type(exc)(better) from None
         raise
+
+
+def missing_model(path: str | os.PathLike[str]) -> str | None:
+    """For an exported-model argument that names nothing usable: what to do instead (export the
+    checkpoint beside it, train one first, or pick a model file in the folder given); None when
+    the path exists as a file."""
+    p = Path(path)
+    if p.is_dir():
+        if sniff(p) == GENAI:
+            return None  # wrong_kind names it
+        found = sorted(str(f) for f in p.iterdir() if f.suffix in (".onnx", ".ts") and f.is_file())[:4]
+        inside = f"; the model files in it: {', '.join(found)}" if found else "; it holds no .onnx file"
+        return f"{path} is a folder, not a model file{inside}"
+    if p.exists():
+        return None
+    checkpoint = p.with_suffix(".pt")
+    if sniff(checkpoint) == CHECKPOINT:
+        return (f"{path} does not exist yet: export it from the checkpoint beside it with "
+                f"`python -m export onnx {shlex.quote(str(checkpoint))}`")
+    return (f"model file not found: {path} (train a model with `python -m textgen_core.train`, "
+            "export it with `python -m export onnx models/gpt.pt`, then give --model the .onnx file)")

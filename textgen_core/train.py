@@ -27,7 +27,7 @@ from runtime.file_kind import TAKES_CHECKPOINT, TAKES_TEXT, explained
 from runtime.terminal_text import plain
 from runtime.tokenizer import KINDS
 from runtime.yoke_spec import FORMAT as YOKE_FORMAT
-from textgen_core.data.corpus import resolve_corpus
+from textgen_core.data.corpus import BUILTIN_CORPORA, resolve_corpus
 from textgen_core.data.gutenberg import is_gutenberg_spec
 from textgen_core.data.gutenberg_catalogue import with_max_books
 from textgen_core.data.tokenizers import NEW_TOKENS
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     def run() -> int:
         # A model or a text file where the other is wanted: say what it is and what takes it.
         with explained((args.config, TAKES_TEXT), (args.init_from, TAKES_CHECKPOINT),
-                       (args.out if args.resume else None, TAKES_CHECKPOINT)):
+                       (args.out if args.resume or not args.overwrite else None, TAKES_CHECKPOINT)):
             return _train(args, console)
 
     return exit_code(console, run)
@@ -248,6 +248,10 @@ def _train(args: argparse.Namespace, console: Console) -> int:
     name, request = build_request(args)
     family = FAMILIES[name]
     notes: list[str] = []
+    corpus = request.run.get("corpus")
+    if isinstance(corpus, str) and corpus not in BUILTIN_CORPORA and not is_gutenberg_spec(corpus):
+        # A mistyped corpus path is said before anything about --out.
+        resolve_corpus(corpus, request.run.get("encoding"))
     spec = family.build_spec(request, notes)
     spec.log = tuple(args.log or ())
     for note in notes:
