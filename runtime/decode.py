@@ -80,7 +80,12 @@ def decode_batch(
     if len(seeds) != len(settings) or not settings:
         raise ValueError("one seed per sequence, at least one sequence")
     rngs = [np.random.default_rng(seed) for seed in seeds]
-    contexts = [list(prompt_ids) for _ in settings]
+    # Only the last block_size ids of a row are ever read (a window, the repetition penalty's
+    # look-back), so each row keeps those, not its own copy of the whole prompt: 256 rows of a
+    # 4 MB prompt held 256 copies of its ids. The prompt before the first window is read once,
+    # for every row alike, from `prompt_ids` itself.
+    keep = max(block_size, 1)
+    contexts = [list(prompt_ids[-keep:]) for _ in settings]
     length = len(prompt_ids)
     plan = WindowPlan(length, block_size, rolls)
     read = plan.first()
@@ -91,7 +96,8 @@ def decode_batch(
         # that its state reaches the first window; the first of them takes the remainder.
         ends = range(skipped % block_size or block_size, skipped + 1, block_size)
         for begin, end in zip([0, *ends], ends, strict=False):
-            _, chunk_past = forward([c[begin:end] for c in contexts], first_past)
+            chunk = list(prompt_ids[begin:end])
+            _, chunk_past = forward([chunk for _ in contexts], first_past)
             first_past = carry(chunk_past, end - begin)
     logits, past = forward([c[-read.count:] for c in contexts], first_past)
     for produced in range(1, max_new_tokens + 1):
@@ -102,6 +108,8 @@ def decode_batch(
                   in zip(logits, settings, rngs, contexts, strict=True)]
         for context, token in zip(contexts, tokens, strict=True):
             context.append(token)
+            if len(context) > 2 * keep:  # amortised: the list is cut once every `keep` tokens
+                del context[:-keep]
         yield tokens
         if produced == max_new_tokens:
             return

@@ -457,3 +457,53 @@ def test_fresh_run_settings_are_bounded(args: list[str], toml: str | None, messa
     assert code == 1
     assert message in one_line_error(capsys)
     assert not (tmp_path / "m.pt").exists()
+
+
+# 5. Memory amplification ---------------------------------------------------------------------
+
+
+def test_many_samples_of_a_long_prompt_hold_one_copy_of_it() -> None:
+    import tracemalloc
+
+    import numpy as np
+
+    from runtime.decode import decode_batch
+    from runtime.sampler import SamplingSettings
+
+    prompt = [1] * 200_000
+    rows = 256
+    reads: list[int] = []
+
+    def forward(windows: list[list[int]], past: object) -> tuple[np.ndarray, object]:
+        reads.append(max(len(w) for w in windows))
+        return np.zeros((len(windows), 4), dtype=np.float32), past
+
+    tracemalloc.start()
+    try:
+        steps = list(decode_batch(prompt, block_size=16, forward=forward, empty_past=lambda: None,
+                                  settings=[SamplingSettings(temperature=1.0)] * rows, seeds=list(range(rows)),
+                                  max_new_tokens=40))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(steps) == 40 and all(len(s) == rows for s in steps)
+    assert max(reads) <= 16
+    assert peak < 40 << 20  # 256 copies of the prompt's ids were 400 MB
+
+
+def test_the_catalogue_keeps_bounded_fields_and_is_parsed_once_per_process(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from textgen_core.data.gutenberg_catalogue import MAX_FIELD_CHARS, cached_catalogue, parse_catalogue
+
+    head = b"Text#,Type,Issued,Title,Language,Authors,Subjects,LoCC,Bookshelves\n"
+    huge = b"x" * 100_000  # the csv module's own field limit is 131,072
+    (entry,) = parse_catalogue(head + b"1,Text,2000,T," + b"en;" * 30_000 + b",A," + huge + b",PR," + huge + b"\n",
+                               "test")
+    assert len(entry.subjects) == len(entry.bookshelves) == MAX_FIELD_CHARS and len(entry.languages) <= 16
+    monkeypatch.setenv("TEXTGEN_CACHE", str(tmp_path))
+    folder = tmp_path / "gutenberg"
+    folder.mkdir()
+    (folder / "pg_catalog.csv").write_bytes(head + b"1,Text,2000,T,en,A,,PR,\n")
+    (folder / "pg_catalog.json").write_text('{"format": "textgen-gutenberg-catalogue", "next_check": 1e18}')
+    first = cached_catalogue()
+    assert first is not None and first is cached_catalogue()  # one parse, then reused

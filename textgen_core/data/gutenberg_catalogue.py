@@ -41,8 +41,12 @@ CATALOGUE_PATH = "cache/epub/feeds/pg_catalog.csv"
 SIDECAR_FORMAT = "textgen-gutenberg-catalogue"
 MAX_AGE_S = 7 * 24 * 3600
 RETRY_AFTER_S = 3600
-# The real catalogue is ~15 MB; a mirror sending more than this is refused.
-MAX_CATALOGUE_BYTES = 256 << 20
+# The real catalogue is ~15 MB and ~75,000 rows; a mirror sending more than these is refused, and
+# each kept field is cut at MAX_FIELD_CHARS, so a parsed catalogue holds at most a few times its
+# file's size (a 255 MB file of tiny rows once parsed to 5.6 GB).
+MAX_CATALOGUE_BYTES = 64 << 20
+MAX_CATALOGUE_ROWS = 500_000
+MAX_FIELD_CHARS = 2_000
 REQUIRED_COLUMNS = ("Text#", "Type", "Title", "Language", "Authors")
 SEARCH_FIELDS = ("author", "title", "language", "subject")
 MAX_BOOKS_FIELD = "max-books"
@@ -195,6 +199,7 @@ def load_catalogue(mirror: str | None = None, retry: RetryPolicy = DEFAULT_RETRY
         return _parse_cached(path)
     entries = parse_catalogue(data, catalogue_url(resolved))
     write_cache_file(path, data)
+    _remember(path, entries)  # a later search in this process reuses it, not a parse of the file
     _write_meta(path, {"format": SIDECAR_FORMAT, "url": catalogue_url(resolved),
                        "fetched_at": time.time(), "next_check": time.time() + MAX_AGE_S,
                        "ebooks": len(entries)})
@@ -220,44 +225,65 @@ def _parse_cached(path: Path) -> list[Entry]:
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
     if _memo.get("key") != key:  # train resolves a corpus twice; parse the CSV once
-        _memo["entries"] = parse_catalogue(read_regular_file(path), str(path))
+        _memo.clear()  # the old parse is dropped before the new one is made
+        _memo["entries"] = parse_catalogue(read_regular_file(path, MAX_CATALOGUE_BYTES), str(path))
         _memo["key"] = key
     return _memo["entries"]
 
 
+def _remember(path: Path, entries: list[Entry]) -> None:
+    try:
+        st = path.stat()
+    except OSError:
+        return
+    _memo.clear()
+    _memo.update(key=(str(path), st.st_size, st.st_mtime_ns), entries=entries)
+
+
+def _field(row: list[str], column: dict[str, int], name: str) -> str:
+    return row[column[name]][:MAX_FIELD_CHARS] if name in column else ""
+
+
 def _check_csv(data: bytes, source: str) -> None:
-    parse_catalogue(data, source)
+    """Refuse a page that is not the CSV (its header) at once; the one full parse follows, and
+    refuses the rest before anything is cached."""
+    parse_catalogue(data.split(b"\n", 1)[0], source)
 
 
 def parse_catalogue(data: bytes, source: str) -> list[Entry]:
     """Rows of a pg_catalog.csv; CorpusError (one line) if `data` is not that CSV."""
     not_csv = f"{source} is not Project Gutenberg's CSV catalogue"
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise CorpusError(f"{not_csv} (it is not UTF-8 text)") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    # Decoded as it is read (no second, decoded copy of the whole file) and cut field by field.
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", errors="strict", newline="")
+    reader = csv.reader(stream)
     try:
         header = next(reader, None)
         if header is None or not set(REQUIRED_COLUMNS) <= set(header):
-            first = text.split("\n", 1)[0]
+            first = data[:200].decode("utf-8", errors="replace").split("\n", 1)[0]
             raise CorpusError(f"{not_csv} (its first line is {shown(first, 50)!r}, expected columns "
                               f"{', '.join(REQUIRED_COLUMNS)}, ...)")
+        column = {name: header.index(name) for name in (*REQUIRED_COLUMNS, "Subjects", "Bookshelves")
+                  if name in header}
         entries = []
         for row in reader:
             if len(row) != len(header):
                 continue  # a blank or torn line
-            record = dict(zip(header, row, strict=True))
-            ident = record["Text#"].strip()
+            ident = row[column["Text#"]].strip()
             if not re.fullmatch(r"[0-9]{1,9}", ident):
                 continue
-            languages = tuple(_fold(code) for code in re.split(r"[;,]", record["Language"])
+            if len(entries) == MAX_CATALOGUE_ROWS:
+                raise CorpusError(f"{not_csv} (it lists more than {MAX_CATALOGUE_ROWS:,} ebooks; the "
+                                  "real one lists about 75,000)")
+            languages = tuple(_fold(code) for code in re.split(r"[;,]", _field(row, column, "Language"))[:16]
                               if code.strip())
-            entries.append(Entry(int(ident), record["Type"].strip(), record["Title"].strip(),
-                                 languages, record["Authors"].strip(), record.get("Subjects", ""),
-                                 record.get("Bookshelves", "")))
+            entries.append(Entry(int(ident), _field(row, column, "Type").strip(),
+                                 _field(row, column, "Title").strip(), languages,
+                                 _field(row, column, "Authors").strip(), _field(row, column, "Subjects"),
+                                 _field(row, column, "Bookshelves")))
     except csv.Error as exc:
         raise CorpusError(f"{not_csv} (line {reader.line_num}: {exc})") from None
+    except UnicodeDecodeError:
+        raise CorpusError(f"{not_csv} (it is not UTF-8 text)") from None
     return entries
 
 
