@@ -27,7 +27,7 @@ from runtime.contract import KINDS
 from runtime.errors import TextgenError
 from runtime.file_kind import TAKES_CHECKPOINT, TAKES_TEXT, explained, wrong_kind
 from runtime.regular_file import read_regular_text
-from runtime.terminal_text import print_error
+from runtime.terminal_text import print_error, sanitize
 from runtime.tokenizer import CharTokenizer
 from runtime.window import roll_limit
 from textgen_core.models.gpt import GPT, gpt_from_checkpoint
@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             export_checkpoint(args.checkpoint, args.format, args.output,
                               getattr(args, "quantize", None), getattr(args, "eval_text", None),
-                              report=lambda line: print(line, flush=True))
+                              report=lambda line: print(sanitize(line), flush=True))  # names paths
     except TextgenError as exc:
         print_error(exc)
         return 1
