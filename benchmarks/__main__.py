@@ -29,6 +29,7 @@ from benchmarks import (
     report,
     sampling_scaling,
     sampling_speed,
+    serving,
     training_scaling,
     training_speed,
     web_speed,
@@ -82,6 +83,13 @@ def _markup(ctx: Context) -> list[report.Row]:
     return rows
 
 
+def _serving(ctx: Context) -> list[report.Row]:
+    rows, info = serving.run(ctx.workdir, new_tokens=min(ctx.args.new_tokens, 200),
+                             streams=(1, 4) if ctx.args.quick else serving.STREAMS)
+    ctx.extra["serving"] = info
+    return rows
+
+
 def _web(ctx: Context) -> list[report.Row]:
     rows, info = web_speed.run(ctx.workdir, new_tokens=ctx.args.new_tokens,
                                rounds=2 if ctx.args.quick else 5)
@@ -98,6 +106,8 @@ BENCHMARKS: list[Benchmark] = [
               _batch_sampling),
     Benchmark("genai", "CPU decoding, batch 1, greedy: our runtime vs onnxruntime-genai (6x384, "
                        "ctx 1024), paired rounds", _genai),
+    Benchmark("serving", "Serving over HTTP with continuous batching: 1-16 concurrent streams vs "
+                         "batch-1 decode (runtime fp32, 6x384)", _serving),
     Benchmark("sampling-scaling", "CPU sampling time per token vs context (runtime, 6x384)",
               lambda ctx: sampling_scaling.run(
                   ctx.workdir, lengths=(64, 256) if ctx.args.quick else sampling_scaling.LENGTHS)),
