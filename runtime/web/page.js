@@ -7,7 +7,8 @@ const number = (id) => Number($(id).value);
 
 function describe(facts) {
   const loss = facts.val_loss === null ? "not measured" : facts.val_loss.toFixed(4);
-  return `${facts.name}: ${facts.kind}, ${facts.parameters.toLocaleString("en")} parameters, ` +
+  const kind = { gpt: "a GPT", stack: "a layer stack", gan: "a GAN generator" }[facts.kind];
+  return `${facts.name}: ${kind}, ${facts.parameters.toLocaleString("en")} parameters, ` +
     `${facts.tokenizer} tokenizer (${facts.vocab_size} tokens), trained on ${facts.corpus}, ` +
     `${facts.steps} steps, validation loss ${loss}`;
 }

@@ -102,14 +102,22 @@ def _stack(folder: Path, name: str, text: str, layers: list[dict[str, Any]], blo
 @pytest.fixture(scope="module")
 def pages(tiny_text: str, tiny_gan_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory
           ) -> dict[str, Path]:
-    """One exported page per tokenizer kind, a windowed stack with an LSTM, and a GAN."""
+    """One exported page per tokenizer kind, a stepped and a windowed stack, and a GAN."""
     try:  # fetched with npm once per test session (TEXTGEN_CACHE is the session's own)
         onnxruntime_web.page_files()
     except ExportError as exc:
         if os.environ.get(REQUIRE_ENV):
             raise
         pytest.skip(f"no onnxruntime-web for the pages ({exc}; {REQUIRE_ENV}=1 makes this a failure)")
-    folder = tmp_path_factory.mktemp("web")
+    threads = torch.get_num_threads()  # one_torch_thread is per test; this fixture is per module
+    torch.set_num_threads(1)
+    try:
+        return _pages(tiny_text, tiny_gan_checkpoint, tmp_path_factory.mktemp("web"))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _pages(tiny_text: str, tiny_gan_checkpoint: Path, folder: Path) -> dict[str, Path]:
     text = tiny_text + "Café, naïve: “quoted” 🙂\n"
     checkpoints = {
         # rotary: GroupQueryAttention, the cache rolls past the 16-token window
