@@ -2,10 +2,12 @@
 
 The folder (default `<checkpoint stem>-web/` beside the checkpoint) holds:
 
-- `model.onnx`: the file `python -m export onnx` writes, parity with torch checked as there.
-  onnxruntime-web's WebAssembly build carries onnxruntime's contrib operators, so the fused
-  graph (GroupQueryAttention, RotaryEmbedding, Gelu: export/onnx_fusion.py) runs as it is;
-  tests/export/test_web.py proves greedy decoding equal to the Python runtime's in Chromium;
+- `model.onnx`: the file `python -m export onnx` writes, parity with torch checked as there;
+  for a rotary GPT with each layer's new keys/values as extra outputs, checked too
+  (export/web_graph.py). onnxruntime-web's WebAssembly build carries onnxruntime's contrib
+  operators, so the fused graph (GroupQueryAttention, RotaryEmbedding, Gelu:
+  export/onnx_fusion.py) runs as it is; tests/export/test_web.py proves greedy decoding equal to
+  the Python runtime's in Chromium;
 - `textgen.json`: the tokenizer (runtime/tokenizer.py's JSON), the model config, the port names
   of runtime/contract.py, how the decode loop reads the context (runtime/window.py,
   runtime/stack.py), and the facts the page shows;

@@ -35,6 +35,9 @@ async function load() {
   const response = await fetch(new URL(SETTINGS_FILE, base));
   if (!response.ok) throw new Error(`cannot load ${SETTINGS_FILE} (HTTP ${response.status})`);
   settings = await response.json();
+  if (settings.format !== "textgen-web" || settings.version !== 1) {
+    throw new Error(`${SETTINGS_FILE} is not a textgen web page's settings (version 1); export the page again`);
+  }
   tokenizer = tokenizerFromDict(settings.tokenizer);
   ort.env.wasm.wasmPaths = base.href;
   ort.env.wasm.numThreads = 1; // one thread, as the speed comparison with the Python runtime
