@@ -206,6 +206,17 @@ def test_runtime_samples_the_exported_file(family: str, fmt: str, exported: dict
     assert out.strip()
 
 
+@PARAMS
+def test_export_web(family: str, trained: dict[str, Path], tmp_path: Path,
+                    capsys: pytest.CaptureFixture[str]) -> None:
+    """The page's folder; tests/export/test_web.py samples such pages in headless Chromium."""
+    folder = tmp_path / "web"
+    _ok(export_main(["web", str(trained[family]), "-o", str(folder)]), capsys)
+    settings = json.loads((folder / "textgen.json").read_text(encoding="utf-8"))
+    assert settings["kind"] == KIND[family]
+    assert (folder / "index.html").is_file() and (folder / "model.onnx").is_file()
+
+
 def test_metrics_of_a_matrix_run_are_json(trained: dict[str, Path]) -> None:
     for path in trained.values():
         records = read_metrics(path.with_suffix(".metrics.jsonl"))
