@@ -26,7 +26,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from runtime.command_line import Parser, add_echo, add_temperature
-from runtime.errors import SamplingError, TextgenError
+from runtime.errors import ModelFileError, SamplingError, TextgenError
 from runtime.file_kind import TAKES_MODEL, TAKES_TEXT, missing_model, wrong_kind
 from runtime.gan import file_kind, gan_main
 from runtime.gpt import TextGenerator
@@ -304,8 +304,6 @@ def main(argv: list[str] | None = None) -> int:
     for path, takes in ((args.model, TAKES_MODEL), (args.prompt_file, TAKES_TEXT),
                         (args.markup, TAKES_TEXT)):
         problem = None if path is None else wrong_kind(path, takes)
-        if problem is None and path is args.model:  # missing: export it, or train one first
-            problem = missing_model(path)
         if problem is not None:
             _error(err, problem)
             return 1
@@ -334,7 +332,10 @@ def main(argv: list[str] | None = None) -> int:
         if batch_run and not one_shot_run:
             raise SamplingError("--num-samples, --prompt-file, --output, --stop and several "
                                 "temperatures are for one-shot runs: add --prompt TEXT")
-        generator = open_model(Path(args.model), args.threads, args.trust_torchscript)
+        try:
+            generator = open_model(Path(args.model), args.threads, args.trust_torchscript)
+        except ModelFileError as exc:  # missing: export it, or train one first; a folder: its files
+            raise ModelFileError(missing_model(args.model) or str(exc)) from None
         if batch_run:
             return batch_shot(generator, args, temperatures, session)
         if args.markup is not None:
