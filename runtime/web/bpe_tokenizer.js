@@ -141,6 +141,7 @@ export class BPETokenizer {
   }
 
   lineStartIds() {
-    return this.encode("\n").slice(-1);
+    const ids = this.encode("\n").slice(-1); // the newline byte's token
+    return ids.length ? ids : [0];
   }
 }

@@ -243,7 +243,7 @@ def test_folder_holds_the_page_the_model_and_pinned_onnxruntime_web(pages: dict[
 @pytest.mark.parametrize("name", ["char", "word", "bpe", "stack", "windowed-stack"])
 def test_greedy_equals_the_python_runtime_token_for_token(open_page: Any, pages: dict[str, Path],
                                                           name: str) -> None:
-    prompt = "To be, or not"
+    prompt = "To be, or not to be, that is the question:\nWhether 'tis"  # longer than a char window
     expected_ids, expected_text = _python_greedy(_python_file(pages, name), prompt)
     page = open_page(name)
     got = page.evaluate(GENERATE, [{"prompt": prompt, "maxNewTokens": NEW_TOKENS, "temperature": 0}])
