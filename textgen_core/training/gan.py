@@ -64,6 +64,7 @@ from textgen_core.training.resume_checks import guard_optimizer
 from textgen_core.training.rng import restore_rng
 from textgen_core.training.run_config import RunSpec
 from textgen_core.training.run_rules import check_same_corpus
+from textgen_core.training.run_summary import RunSummary, show
 
 EVAL_SEED = 0
 EVAL_BATCH = 256
@@ -152,11 +153,25 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
         remove_stale_temporaries(out)
     log = MetricsLog(metrics_path(out), fresh=spec.resume_from is None, enabled=ctx.is_main,
                      resume_step=state["step"], mirrors=spec.log)
+    summary = RunSummary(
+        family="gan", params=sum(p.numel() for p in gan.parameters()),
+        shape=f"generator {config.n_noise_blocks}+{config.n_output_blocks} blocks, critic "
+              f"{config.critic_layers} blocks, {config.n_embd} wide",
+        corpus=spec.corpus, characters=None, tokens=len(data.train) + len(data.val),
+        train_tokens=len(data.train), val_tokens=len(data.val),
+        tokenizer=f"word, {tokenizer.vocab_size:,} words", device=str(device), dtype="fp32",
+        dtype_reason="family", dtype_timings=None, compile=should_compile(spec.compile, device),
+        batch_size=tc.batch_size, gradient_accumulation_steps=1, block_size=config.seq_len,
+        world_size=ctx.world_size, steps=f"{state['step']} -> {run_end(state['step'], tc.max_iters)}",
+        files=(str(out), str(metrics_path(out)), str(plot_path(out))), unit="sentences")
+    if ctx.is_main:
+        show(summary)
     if spec.resume_from is None:
         log.append({"event": "start", "corpus": spec.corpus, "params": gan.num_parameters(),
                     "model_config": config.to_dict(), "train_config": tc.to_dict(),
                     "train_sentences": len(data.train), "val_sentences": len(data.val),
-                    "device": str(device), "init_from": spec.init_from_path})
+                    "device": str(device), "init_from": spec.init_from_path,
+                    "summary": summary.to_dict()})
 
     def noise(batch: int, generator_: torch.Generator = rng) -> dict[str, torch.Tensor]:
         return draw_noise(config, batch, generator_, device)

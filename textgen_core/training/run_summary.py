@@ -36,7 +36,7 @@ class RunSummary:
     params: int
     shape: str  # e.g. "3 layers x 48 wide, 3 heads"
     corpus: str
-    characters: int
+    characters: int | None  # None: not counted (the GAN reads sentences of words)
     tokens: int
     train_tokens: int
     val_tokens: int
@@ -52,6 +52,7 @@ class RunSummary:
     world_size: int
     steps: str  # "0 -> 2000", or "1200 -> 2000" when resuming
     files: tuple[str, ...]
+    unit: str = "tokens"  # what `tokens` counts: tokens, or a GAN's sentences
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,16 +63,18 @@ class RunSummary:
         if self.dtype_timings:
             dtype += ": " + ", ".join(f"{k} {v:,.1f} ms/step" for k, v in self.dtype_timings.items())
         dtype += ")"
-        batch = f"{self.batch_size} x {self.block_size} tokens"
+        batch = (f"{self.batch_size} x {self.block_size} tokens" if self.unit == "tokens"
+                 else f"{self.batch_size} {self.unit} of {self.block_size} words")
         if self.gradient_accumulation_steps > 1:
             batch += f" x {self.gradient_accumulation_steps} micro-batches"
         if self.world_size > 1:
             batch += f" x {self.world_size} processes"
         return [
             ("model", f"{self.family}, {self.params:,} parameters, {self.shape}"),
-            ("corpus", f"{self.corpus}: {self.characters:,} characters, {self.tokens:,} tokens "
-                       f"({self.tokenizer})"),
-            ("split", f"train {self.train_tokens:,} tokens ({train_share:.0%}), validation "
+            ("corpus", f"{self.corpus}: "
+                       + (f"{self.characters:,} characters, " if self.characters is not None else "")
+                       + f"{self.tokens:,} {self.unit} ({self.tokenizer})"),
+            ("split", f"train {self.train_tokens:,} {self.unit} ({train_share:.0%}), validation "
                       f"{self.val_tokens:,}"),
             ("device", self.device),
             ("dtype", dtype),

@@ -82,3 +82,20 @@ def test_a_choice_near_its_measurement_is_not_measured_again() -> None:
     assert not dtype_choice.far_from_measured(12.0, cached)
     assert dtype_choice.far_from_measured(40.0, cached) and dtype_choice.far_from_measured(2.0, cached)
     assert not dtype_choice.far_from_measured(400.0, dtype_choice.DtypeDecision("fp32", "given"))
+
+
+def test_the_gan_summary_counts_sentences(own_cache: Path, sentence_corpus_file: Path, tmp_path: Path,
+                                          tiny_gan_flags: list[str]) -> None:
+    from textgen_core.models.gan import gan_from_checkpoint
+
+    out = tmp_path / "gan.pt"
+    assert train_main(["--model", "gan", *tiny_gan_flags, "--corpus", str(sentence_corpus_file), "--out", str(out),
+                       "--max-iters", "2", "--mle-iters", "1"]) == 0
+    start = read_metrics(out.with_suffix(".metrics.jsonl"))[0]
+    summary = start["summary"]
+    gan, tokenizer = gan_from_checkpoint(load_checkpoint(out, kind="gan"))
+    assert summary["params"] == sum(p.numel() for p in gan.parameters())
+    assert (summary["train_tokens"], summary["val_tokens"]) == (start["train_sentences"], start["val_sentences"])
+    assert summary["unit"] == "sentences" and summary["characters"] is None
+    assert summary["tokenizer"] == f"word, {tokenizer.vocab_size:,} words"
+    assert summary["block_size"] == gan.config.seq_len
