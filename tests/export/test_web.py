@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 import onnx
 import pytest
 import torch
@@ -30,7 +31,7 @@ from export.errors import ExportError
 from export.onnx_file import save_with_checksum
 from export.web import MODEL_FILE, SETTINGS_FILE
 from export.web_graph import remove_new_cache_outputs
-from runtime.sampler import SamplingSettings
+from runtime.sampler import SamplingSettings, sample_next
 from runtime.tokenizer import CharTokenizer, start_ids
 from textgen_core.data.tokenizers import TokenizerSpec, build_tokenizer
 from textgen_core.models.gpt import GPT, GPTConfig
@@ -271,6 +272,50 @@ def test_tokenizer_encodes_and_decodes_as_the_python_runtime(open_page: Any, pag
         assert len(emoji) > 1
         cut = [*tokenizer.encode("a"), *emoji[:-1]]
         assert page.evaluate("([ids]) => window.textgen.decode(ids)", [cut]) == tokenizer.decode(cut)
+
+
+class _OneDraw:
+    """A random stream that always draws `u`: both samplers then choose by the same number."""
+
+    def __init__(self, u: float) -> None:
+        self.u = u
+
+    def random(self) -> float:
+        return self.u
+
+    def choice(self, candidates: Any) -> Any:  # +inf logits: the page picks floor(u * count)
+        return candidates[int(self.u * len(candidates))]
+
+
+def test_sampler_is_the_python_rule(open_page: Any) -> None:
+    """runtime/web/sampler.js against runtime/sampler.py on the same logits and the same draw:
+    temperature, top-k, top-p, repetition penalty, NaN and infinite logits."""
+    rng = np.random.default_rng(0)
+    cases = []
+    for i in range(300):
+        logits = (rng.standard_normal(40) * rng.choice([0.5, 3.0, 20.0])).astype(np.float32)
+        if i % 7 == 0:
+            logits[rng.integers(0, 40, 3)] = np.nan
+        if i % 11 == 0:
+            logits[rng.integers(0, 40, 2)] = rng.choice([np.inf, -np.inf])
+        settings = SamplingSettings(float(rng.choice([0.0, 0.3, 1.0, 1.7])),
+                                    [None, 0, 5, 60][i % 4], [None, 0.5, 0.9, 1.0][i // 4 % 4],
+                                    float(rng.choice([1.0, 1.3])))
+        previous = rng.integers(0, 40, 6).tolist()
+        u = float(rng.random())
+        expected = sample_next(logits, settings, _OneDraw(u), previous)
+        cases.append({"logits": [None if np.isnan(v) else float(v) for v in logits], "u": u,
+                      "previous": previous, "expected": expected,
+                      "settings": {"temperature": settings.temperature, "topK": settings.top_k,
+                                   "topP": settings.top_p,
+                                   "repetitionPenalty": settings.repetition_penalty}})
+    page = open_page("char")
+    got = page.evaluate("""async ([cases]) => {
+        const { sampleNext } = await import("./sampler.js");
+        return cases.map((c) => sampleNext(Float32Array.from(c.logits, (v) => v ?? NaN),
+                                           c.settings, () => c.u, c.previous));
+    }""", [cases])
+    assert got == [c["expected"] for c in cases]
 
 
 def test_a_seed_repeats_itself_and_another_seed_differs(open_page: Any) -> None:
