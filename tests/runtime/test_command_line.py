@@ -90,8 +90,10 @@ def test_sample_takes_its_checkpoint_after_the_temperature() -> None:
 
 
 def test_evaluate_takes_the_same_comma_list() -> None:
-    assert evaluate_parser().parse_args(["ck.pt", "--temperature", "0.5,1"]).temperatures == "0.5,1"
-    assert evaluate_parser().parse_args(["ck.pt", "--temperatures", "0.5,1"]).temperatures == "0.5,1"
+    assert evaluate_parser().parse_args(["ck.pt", "--temperature", "0.5,1"]).temperatures == ["0.5,1"]
+    assert evaluate_parser().parse_args(["ck.pt", "--temperatures", "0.5,1"]).temperatures == ["0.5,1"]
+    repeated = evaluate_parser().parse_args(["ck.pt", "--temperature", "0.5", "--temperature", "1"])
+    assert repeated.temperatures == ["0.5", "1"]  # read as the list 0.5,1 (metrics/generation_eval.py)
 
 
 def test_a_space_list_is_answered_with_the_comma_list(capsys: pytest.CaptureFixture[str]) -> None:

@@ -27,6 +27,7 @@ from textgen_core.training.device import resolve_device
 
 DEFAULT_SEQ_LEN = 16
 DEFAULT_VOCAB = 5000
+DEFAULT_TEMPERATURES = "0.8,1.0"
 
 
 def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,10 +37,10 @@ def add_generation_arguments(parser: argparse.ArgumentParser) -> None:
                        help="for a GPT: BLEU, self-BLEU and judge NLL of sampled sentences")
     group.add_argument("--judge", metavar="GPT_CKPT", help="score the sentences' NLL under this GPT")
     group.add_argument("--num-samples", type=int, default=500, help="sentences per row (default 500)")
-    group.add_argument("--temperature", "--temperatures", dest="temperatures", default="0.8,1.0",
+    group.add_argument("--temperature", "--temperatures", dest="temperatures", action="append",
                        metavar="T[,T...]",
-                       help="GPT sampling temperatures, one or a comma list as in sample and chat "
-                            "(default 0.8,1.0)")
+                       help="GPT sampling temperatures: one, a comma list or the flag repeated, as "
+                            f"in sample and chat (default {DEFAULT_TEMPERATURES})")
     group.add_argument("--seq-len", type=int, default=None,
                        help=f"GPT rows: longest sentence + 1 (default {DEFAULT_SEQ_LEN}; a GAN uses its own)")
     group.add_argument("--vocab-size", type=int, default=None,
@@ -61,7 +62,8 @@ def generation_report(args: argparse.Namespace, payload: dict[str, Any]) -> str:
     """`payload`: the checkpoint at `args.checkpoint`, loaded once by the caller."""
     if args.num_samples < 2:
         raise ConfigError(f"--num-samples must be at least 2, got {args.num_samples}")
-    temperatures = _temperatures(args.temperatures)
+    text = DEFAULT_TEMPERATURES if args.temperatures is None else ",".join(args.temperatures)
+    temperatures = _temperatures(text)
     device = resolve_device(args.device)
     kind = payload["kind"]
     if kind not in ("gan", "gpt"):
@@ -104,7 +106,7 @@ def generation_report(args: argparse.Namespace, payload: dict[str, Any]) -> str:
                 silent.append(f"GPT T={t:g}")
         if not rows:
             raise ConfigError(f"the GPT wrote no sentence of 1..{seq_len - 1} words at any temperature "
-                              f"({args.temperatures})")
+                              f"({text})")
     rows.append(measure("unigram baseline", unigram_sentences(data, n, args.seed), references, judge))
     rows.append(measure("held-out real", held_out[len(held_out) - n :], references, judge))
     header = (f"{args.checkpoint} on {args.corpus}: {n} sentences per row, {len(held_out) - n} held-out "
