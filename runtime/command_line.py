@@ -76,7 +76,22 @@ class Parser(argparse.ArgumentParser):
             if extra and all(_NUMBER.match(a) for a in extra):
                 message += ("; several values of one flag are one comma list (--temperature "
                             "0.5,1.0) or the flag repeated")
+            else:  # a file given without its flag (`runtime.chat models/gpt.onnx`)
+                message += next((f"; {hint}" for hint in map(_path_hint, extra) if hint), "")
+        elif "invalid choice: '" in message:  # `python -m export models/gpt.pt onnx`
+            value = message.partition("invalid choice: '")[2].partition("'")[0]
+            first = message.partition("(choose from '")[2].partition("'")[0]
+            if first and _path_hint(value):
+                message += f"; the command comes first: `{self.prog} {first} {value}`"
         super().error(message)
+
+
+def _path_hint(arg: str) -> str | None:
+    """What an existing file given as a bare argument is and which command takes it."""
+    from runtime.file_kind import WHAT, how_to_use, sniff
+
+    kind = sniff(arg) if arg and not arg.startswith("-") else None
+    return None if kind is None else f"{arg} is {WHAT[kind]}: {how_to_use(arg, kind, ())}"
 
 
 def _add_argument(add: Any, *args: Any, **kwargs: Any) -> argparse.Action:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,16 @@ def test_samplers_share_echo_and_length_defaults() -> None:
     import runtime.chat
     import textgen_core.sample
     assert runtime.chat.DEFAULT_MAX_NEW_TOKENS == textgen_core.sample.DEFAULT_MAX_NEW_TOKENS
+
+
+def test_a_file_given_without_its_flag_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("some text to train on\n")
+    with pytest.raises(SystemExit):
+        chat_parser().parse_args([str(text)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"unrecognized arguments: {text}; {text} is a text file: train on it with" in err
+    export = importlib.import_module("export.cli").build_parser()
+    with pytest.raises(SystemExit):
+        export.parse_args([str(text), "onnx"])  # the subcommand after the path
+    assert f"the command comes first: `python -m export onnx {text}`" in " ".join(capsys.readouterr().err.split())
