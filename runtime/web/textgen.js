@@ -63,7 +63,8 @@ function run(job) {
 }
 
 async function generateText(options, onPiece) {
-  const { prompt = "", maxNewTokens = 200, seed = null, signal = null } = options;
+  const { prompt = "", maxNewTokens = 200, seed = null, signal = null, numSamples = 1 } = options;
+  if (numSamples !== 1) throw new Error("the page samples one sequence at a time; numSamples is for a GAN");
   if (typeof prompt !== "string") throw new Error("prompt must be a string");
   if (!Number.isInteger(maxNewTokens) || maxNewTokens < 1) {
     throw new Error(`maxNewTokens must be a positive integer, got ${maxNewTokens}`);
@@ -106,7 +107,8 @@ async function generateText(options, onPiece) {
 }
 
 async function drawSentences(options, onPiece) {
-  const { numSamples = 1, seed = null, temperature = null } = options;
+  const { numSamples = 1, seed = null, temperature = null, prompt = "" } = options;
+  if (prompt) throw new Error("a GAN writes sentences from noise and takes no prompt; give numSamples");
   if (temperature !== null && temperature !== 1) {
     throw new Error("a GAN samples each word inside the model, from its softmax at temperature 1 (or by argmax), and takes no other temperature");
   }

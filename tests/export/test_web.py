@@ -356,6 +356,8 @@ def test_gan_page_draws_sentences(open_page: Any, pages: dict[str, Path]) -> Non
     rows = sampler.sample_ids(4, seed=0).tolist()  # the page decodes sentences as Python does
     assert page.evaluate("([rows]) => rows.map((ids) => window.textgen.decode(ids))", [rows]) == [
         sampler.tokenizer.decode(row) for row in rows]
+    refused = page.evaluate("() => window.textgen.generate({prompt: 'The'}).catch((e) => e.message)")
+    assert "takes no prompt" in refused
     page.click("#generate")
     page.wait_for_function("document.getElementById('output').textContent.split('\\n').length > 3")
     assert not page.blocked and not page.errors
