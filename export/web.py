@@ -48,6 +48,7 @@ from runtime.contract import (
     past_names,
     present_names,
 )
+from runtime.file_kind import TAKES_CHECKPOINT, explained
 from runtime.regular_file import read_regular
 from runtime.window import roll_limit
 from textgen_core.training.checkpoint import load_checkpoint
@@ -160,7 +161,8 @@ def write_web_folder(checkpoint: str, out: str | None = None,
     """Write the page's folder for `checkpoint`; returns its files."""
     from export.cli import export_checkpoint
 
-    payload = load_checkpoint(checkpoint)
+    with explained((checkpoint, TAKES_CHECKPOINT)):  # as export_checkpoint reads it
+        payload = load_checkpoint(checkpoint)
     _refuse_stateful_yoke(payload, checkpoint)
     folder = Path(out) if out else default_folder(checkpoint)
     runtime_files = onnxruntime_web.page_files()  # before the slow export: fails fast without npm
