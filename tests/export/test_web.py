@@ -4,7 +4,8 @@ The browser tests drive `window.textgen` (runtime/web/textgen.js) on pages serve
 127.0.0.1 with every other address blocked, and hold the JavaScript runtime to the Python one:
 greedy tokens, tokenizer ids and text. They need Chromium (Debian's `chromium` package) and
 Python's playwright, which drives it and downloads nothing; without Chromium they skip, unless
-TEXTGEN_REQUIRE_BROWSER is set (.ci/run sets it), when they fail.
+TEXTGEN_REQUIRE_BROWSER is set (.ci/run sets it), when they fail. The screenshot of a page after
+a generation goes to the folder TEXTGEN_TEST_ARTIFACTS names, else to the test's tmp_path.
 """
 
 from __future__ import annotations
