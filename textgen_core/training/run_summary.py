@@ -18,6 +18,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from runtime.terminal_text import plain
+from textgen_core.training.log_mirrors import mirror_folder
 
 # Why a run computes in its dtype (training/dtype_choice.py DtypeDecision.reason).
 DTYPE_REASONS = {
@@ -123,4 +124,5 @@ def token_run_summary(family: str, model: Any, spec: Any, splits: Any, device: A
         compile=compiled, batch_size=tc.batch_size,
         gradient_accumulation_steps=getattr(tc, "gradient_accumulation_steps", 1),
         block_size=config.block_size,
-        world_size=world_size, steps=f"{start_step} -> {end_step}", files=files)
+        world_size=world_size, steps=f"{start_step} -> {end_step}",
+        files=files + tuple(f"{mirror_folder(spec.out, kind)}/" for kind in getattr(spec, "log", ())))

@@ -46,6 +46,7 @@ def test_tensorboard_holds_the_metrics_logs_figures(tiny_corpus_file: Path, tmp_
         assert written[key] == pytest.approx(value, rel=1e-6), key
     start = json.loads(events.Tensors("start/text_summary")[0].tensor_proto.string_val[0])
     assert start["summary.params"] == records[0]["summary"]["params"]
+    assert f"{mirror_folder(out, 'tensorboard')}/" in records[0]["summary"]["files"]  # the summary names it
 
 
 def wandb_records(path: Path) -> list:
