@@ -69,7 +69,8 @@ FAMILIES = {
                     ("layers", *TOKENIZER_KEYS),
                     stack_run.build_spec, train_stack, print_summary),
 }
-SHARED_RUN_KEYS = RUN_KEYS  # preset, corpus, encoding, out, device, compile, model, mirror, max_books
+SHARED_RUN_KEYS = RUN_KEYS  # preset, corpus, encoding, out, device, compile, model, mirror, max_books,
+# time_budget
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "lacks: extend (new embedding rows) or unk (one <unk> token)")
     parser.add_argument("--overwrite", action="store_true",
                         help="allow a fresh run to replace an existing checkpoint at --out")
+    parser.add_argument("--time-budget", dest="time_budget", type=float, metavar="MINUTES",
+                        help="any family: train for this many minutes of wall clock, the "
+                             "warmup, decay, evaluations and checkpoints planned to end on time, "
+                             "then a final evaluation and save; --max-iters, if given, caps the "
+                             "steps (default: off, a run of --max-iters steps)")
     parser.add_argument("--log", type=_loggers, action="extend", metavar="|".join(LOGGERS),
                         help="also write the metrics log's figures for TensorBoard "
                              "(<out>.tensorboard/) or Weights & Biases (offline, <out>.wandb/); "

@@ -65,6 +65,7 @@ from textgen_core.training.rng import restore_rng
 from textgen_core.training.run_config import RunSpec
 from textgen_core.training.run_rules import check_same_corpus
 from textgen_core.training.run_summary import RunSummary, show
+from textgen_core.training.time_budget import budget_for, step_cap, with_budget_steps
 
 EVAL_SEED = 0
 EVAL_BATCH = 256
@@ -164,6 +165,8 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
         batch_size=tc.batch_size, gradient_accumulation_steps=1, block_size=config.seq_len,
         world_size=ctx.world_size, steps=f"{state['step']} -> {run_end(state['step'], tc.max_iters)}",
         files=(str(out), str(metrics_path(out)), str(plot_path(out))), unit="sentences")
+    summary = with_budget_steps(summary, spec, state["step"],
+                                run_end(state["step"], step_cap(spec, tc.max_iters)))
     if ctx.is_main:
         show(summary)
     if spec.resume_from is None:
@@ -191,9 +194,17 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
             train_state={**state, "rng": rng_state, "world_size": ctx.world_size,
                          "corpus": spec.corpus, "corpus_fingerprint": data.fingerprint,
                          "encoding": spec.encoding},
-            train_config=tc.to_dict(),
+            train_config=tc.to_dict() if budget is None else {**tc.to_dict(), **budget_steps()},
         )
         save_checkpoint(payload, out)
+
+    def budget_steps() -> dict[str, int]:
+        """A budgeted run is saved as the step schedule it turned out to be (or is projected to)."""
+        assert budget is not None
+        end = budget.saved_steps(state["step"])["max_iters"]
+        switch = adversarial_from if adversarial_from is not None else budget.projected_at(
+            mle_share, state["step"])
+        return {"max_iters": end, "mle_iters": min(switch, end)}
 
     @torch.no_grad()
     def evaluate(step: int, phase: str) -> None:
@@ -222,16 +233,27 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
     stop = StopFlag()
     throughput = Throughput()
     start_step = state["step"]
-    end_step = run_end(start_step, tc.max_iters)
+    end_step = run_end(start_step, step_cap(spec, tc.max_iters))
     gan.train()
     display_cm = (display_factory(tc.max_iters, start_step) if ctx.is_main
                   else GANDisplay(tc.max_iters, start_step, console=Console(quiet=True)))
     generator_params = list(gan.generator.parameters())
     critic_params = list(gan.discriminator.parameters())
+    # Under a budget the MLE warm-up takes the recipe's share of the steps left as its share of
+    # the time, the adversarial phase the rest.
+    mle_share = (tc.mle_iters - start_step) / max(tc.max_iters - start_step, 1)
+    adversarial_from: int | None = tc.mle_iters if start_step >= tc.mle_iters else None
+    budget = budget_for(spec, start_step, ctx=ctx, device=device)
     with display_cm as display, stop.installed():
-        while state["step"] < end_step and not any_rank(stop.requested, ctx, device):
+        while (state["step"] < end_step and not any_rank(stop.requested, ctx, device)
+               and (budget is None or budget.running())):
             step = state["step"]
-            phase = "mle" if step < tc.mle_iters else "adversarial"
+            if budget is None:
+                phase = "mle" if step < tc.mle_iters else "adversarial"
+            else:
+                phase = "mle" if adversarial_from is None and budget.fraction < mle_share else "adversarial"
+                if phase == "adversarial" and adversarial_from is None:
+                    adversarial_from = step
             t0 = time.perf_counter()
             stats: dict[str, float] = {"d_loss": math.nan, "wasserstein": math.nan, "gp": math.nan}
             sentences = tc.batch_size
@@ -282,7 +304,11 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
             throughput.update(sentences, dt)
             speed = throughput.speed
             display.step(done, phase, stats["d_loss"], g_loss, stats["wasserstein"], speed)
-            due = due_after(done, end_step, tc)
+            if budget is None:
+                due = due_after(done, end_step, tc)
+            else:
+                due = budget.stepped(done, end_step, tc.log_interval)
+                display.plan(budget.projected_end(done))
             if due.log:
                 log.append({"event": "train", "step": done, "phase": phase, "g_loss": g_loss, **stats,
                             "sentences_per_s": speed})

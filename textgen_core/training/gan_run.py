@@ -25,6 +25,7 @@ from textgen_core.training.gan import GANRunResult, GANRunSpec
 from textgen_core.training.gan_config import GANTrainConfig
 from textgen_core.training.presets import get_preset
 from textgen_core.training.run_config import RunRequest, field_types, fit_intervals, merge
+from textgen_core.training.time_budget import budget_minutes
 
 MODEL_FIELDS = tuple(f.name for f in fields(GANConfig))
 TRAIN_FIELDS = tuple(f.name for f in fields(GANTrainConfig))
@@ -66,15 +67,17 @@ def build_spec(request: RunRequest) -> GANRunSpec:
     run, model, train = request.run, dict(request.model), dict(request.train)
     out = Path(run.get("out") or "models/gan.pt")
     device, compile_mode = run.get("device", "auto"), run.get("compile", "auto")
+    budget = dict(time_budget=budget_minutes(run), max_iters_given="max_iters" in request.train)
     run_rules.check_resume_or_init(request.resume, request.init_from)
     if request.resume:
         payload, saved = run_rules.resumed_checkpoint(request, out, "gan", run_state_key="rng",
                                                       has_tokenizer_choice=False)
         tc = GANTrainConfig.from_dict({**payload["train_config"], **train}, fresh=False)
-        run_rules.check_steps_left(out, saved["step"], tc.max_iters)
+        if budget["time_budget"] is None or budget["max_iters_given"]:  # a budget trains on
+            run_rules.check_steps_left(out, saved["step"], tc.max_iters)
         return GANRunSpec(model_config=_config_from(payload), train_config=tc,
                           corpus=saved.get("corpus", "shakespeare"), encoding=saved.get("encoding"),
-                          out=out, device=device, compile=compile_mode, resume_from=payload)
+                          out=out, device=device, compile=compile_mode, resume_from=payload, **budget)
     run_rules.check_fresh_out(out, request.overwrite)
     recipe: dict[str, Any] = {}  # the defaults, or the preset's
     if run.get("preset"):
@@ -100,7 +103,7 @@ def build_spec(request: RunRequest) -> GANRunSpec:
         config = GANConfig(**model)
     return GANRunSpec(model_config=config, train_config=tc, corpus=run.get("corpus", "shakespeare"),
                       encoding=run.get("encoding"), out=out, device=device, compile=compile_mode,
-                      init_from=init_payload, init_from_path=request.init_from)
+                      init_from=init_payload, init_from_path=request.init_from, **budget)
 
 
 def _config_from(payload: dict[str, Any]) -> GANConfig:

@@ -72,6 +72,7 @@ from textgen_core.training.progress import TrainingDisplay
 from textgen_core.training.run_config import RunSpec
 from textgen_core.training.run_summary import measuring_note, show, token_run_summary
 from textgen_core.training.stateful import StatefulBatches, StatefulForward, estimate_stream_loss
+from textgen_core.training.time_budget import budget_for, decay_progress, step_cap, with_budget_steps
 
 
 def train_gpt(
@@ -158,10 +159,11 @@ def _train(
     peak = device_peak_flops(device)
     flops_token = flops_per_token(config, model.num_parameters())
     start_step = state["step"]
-    end_step = run_end(start_step, tc.max_iters)
+    end_step = run_end(start_step, step_cap(spec, tc.max_iters))
     summary = token_run_summary("gpt", model, spec, splits, device, compute, decided.reason,
                                 dtype_timings, compiling, ctx.world_size, start_step, end_step,
                                 (str(out), str(metrics_path(out)), str(plot_path(out))))
+    summary = with_budget_steps(summary, spec, start_step, end_step)
     if ctx.is_main:
         show(summary)
     if spec.resume_from is None:
@@ -186,7 +188,9 @@ def _train(
                          "encoding": spec.encoding, "compute_dtype": compute,
                          "compute_device": device.type,
                          **({"yoke_stream": stream.state_dict()} if stream is not None else {})},
-            train_config=tc.to_dict(),
+            # A budgeted run is saved as the step schedule it turned out to be.
+            train_config=tc.to_dict() if budget is None else {
+                **tc.to_dict(), **budget.saved_steps(state["step"]), "lr_decay_iters": 0},
         )
         save_checkpoint(payload, out)
 
@@ -210,7 +214,8 @@ def _train(
         sample = _sample_text(model, tokenizer, tc.sample_tokens, device)
         display.evaluation(step, train_loss, val_loss, speed, sample)
         log.append({"event": "eval", "step": step, "tokens": state["tokens_seen"],
-                    "train_loss": train_loss, "val_loss": val_loss, "lr": lr_at(step - 1, tc),
+                    "train_loss": train_loss, "val_loss": val_loss,
+                    "lr": lr_at(step - 1, tc) if budget is None else budget.last_lr,
                     "tokens_per_s": speed, "train_seconds": state["train_seconds"],
                     "sample": sample})
         plot_losses(read_metrics(log.path), plot_path(out))
@@ -222,10 +227,15 @@ def _train(
     compiled.train()
     display_cm = (display_factory(tc.max_iters, start_step) if ctx.is_main
                   else TrainingDisplay(tc.max_iters, start_step, console=Console(quiet=True)))
+    # The resumed part of a saved decay, continued to its end at this run's budget.
+    resumed_progress = (decay_progress(start_step, tc.warmup_iters, tc.decay_iters)
+                        if spec.resume_from is not None else 0.0)
+    budget = budget_for(spec, start_step, tc.warmup_iters, resumed_progress, ctx, device)
     with display_cm as display, stop.installed():
-        while state["step"] < end_step and not any_rank(stop.requested, ctx, device):
+        while (state["step"] < end_step and not any_rank(stop.requested, ctx, device)
+               and (budget is None or budget.running())):
             step = state["step"]
-            lr = lr_at(step, tc)
+            lr = lr_at(step, tc) if budget is None else budget.lr(step, tc.learning_rate, tc.min_lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             t0 = time.perf_counter()
@@ -264,7 +274,11 @@ def _train(
                     _recheck_dtype(decided, step_times, compute, config, tc.batch_size, display,
                                    log, done)
             display.step(done, throughput.loss, speed, flops_token * speed / peak if peak else None)
-            due = due_after(done, end_step, tc)
+            if budget is None:
+                due = due_after(done, end_step, tc)
+            else:
+                due = budget.stepped(done, end_step, tc.log_interval)
+                display.plan(budget.projected_end(done))
             if due.log:
                 log.append({"event": "train", "step": done, "tokens": state["tokens_seen"],
                             "loss": step_loss, "lr": lr, "tokens_per_s": speed})

@@ -25,6 +25,7 @@ from textgen_core.training.run_config import (
     fit_warmup,
     merge,
 )
+from textgen_core.training.time_budget import budget_minutes
 
 MODEL_FIELDS = tuple(f.name for f in fields(GPTConfig) if f.name != "vocab_size")
 TRAIN_FIELDS = tuple(f.name for f in fields(TrainConfig))
@@ -67,6 +68,7 @@ def build_spec(request: RunRequest) -> RunSpec[GPTConfig, TrainConfig]:
         device=device_name, compile=run.get("compile", "auto"),
         init_from=init_payload, init_from_path=request.init_from,
         tokenizer=tokenizer or TokenizerSpec(),
+        time_budget=budget_minutes(run), max_iters_given="max_iters" in request.train,
     )
 
 
@@ -75,9 +77,12 @@ def _resume_spec(request: RunRequest, out: Path, device: str) -> RunSpec:
     payload, saved_state = run_rules.resumed_checkpoint(request, out, "gpt", run_state_key="rng",
                                                         rebuild=gpt_from_checkpoint)
     train_config = TrainConfig.resumed(payload["train_config"], train)
-    run_rules.check_steps_left(out, saved_state["step"], train_config.max_iters)
+    budget = budget_minutes(run)
+    if budget is None or "max_iters" in train:  # a budget alone trains on past the saved end
+        run_rules.check_steps_left(out, saved_state["step"], train_config.max_iters)
     return RunSpec(
         model_config=GPTConfig.from_dict(payload["model_config"]), train_config=train_config,
         corpus=saved_state.get("corpus", "shakespeare"), encoding=saved_state.get("encoding"),
         out=out, device=device, compile=run.get("compile", "auto"), resume_from=payload,
+        time_budget=budget, max_iters_given="max_iters" in train,
     )

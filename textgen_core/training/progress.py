@@ -20,6 +20,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -34,7 +35,9 @@ def fmt(value: float | None, spec: str) -> str:
 
 
 class ProgressDisplay:
-    """`columns` lead the bar; elapsed time and ETA follow them."""
+    """`columns` lead the bar; elapsed time and ETA follow them. A subclass adds its `task`."""
+
+    task: TaskID
 
     def __init__(self, console: Console | None, *columns: ProgressColumn) -> None:
         self.console = console or Console(stderr=False)
@@ -62,6 +65,10 @@ class ProgressDisplay:
 
     def message(self, text: str, style: str = "") -> None:
         self.console.print(plain(text, style=style))
+
+    def plan(self, total_steps: int) -> None:
+        """A new total for the bar: a --time-budget run re-plans its steps as it measures them."""
+        self.progress.update(self.task, total=total_steps)
 
     def _flush_when_piped(self) -> None:
         # Piped output is block-buffered: show each evaluation line as it happens.

@@ -21,7 +21,8 @@ from textgen_core.training.config import TrainConfig
 MODEL_FIELDS = tuple(f.name for f in fields(GPTConfig) if f.name != "vocab_size")
 TRAIN_FIELDS = tuple(f.name for f in fields(TrainConfig))
 RUN_KEYS = ("preset", "corpus", "encoding", "out", "device", "compile", "model", "gutenberg_mirror",
-            "max_books")
+            "max_books", "time_budget")
+NUMBER_RUN_KEYS = ("max_books", "time_budget")  # the rest are strings
 
 
 @dataclass
@@ -102,7 +103,7 @@ def split_settings(
                 raise ConfigError(f"--config {path}: unknown {part} setting {key!r}")
             _check_type(path, key, value, field_types[part][key])
     for key, value in run.items():
-        if key != "max_books" and not isinstance(value, str):
+        if key not in NUMBER_RUN_KEYS and not isinstance(value, str):
             raise ConfigError(f"--config {path}: {key} must be a string, got {value!r}")
     return Settings(run, model, train)
 
@@ -177,3 +178,5 @@ class RunSpec(Generic[ModelConfigT, TrainConfigT]):
     init_from_path: str | None = None
     tokenizer: TokenizerSpec = field(default_factory=TokenizerSpec)  # a fresh run's
     log: tuple[str, ...] = ()  # --log: tensorboard, wandb (training/log_mirrors.py)
+    time_budget: float | None = None  # --time-budget, minutes (training/time_budget.py)
+    max_iters_given: bool = False  # --max-iters given: it caps a budgeted run

@@ -58,6 +58,7 @@ from textgen_core.training.resume_checks import guard_optimizer
 from textgen_core.training.run_config import RunSpec
 from textgen_core.training.run_summary import show, token_run_summary
 from textgen_core.training.stack_config import Plateau, StackTrainConfig, lr_for_step
+from textgen_core.training.time_budget import budget_for, step_cap, with_budget_steps
 
 
 @dataclass(frozen=True)
@@ -141,10 +142,11 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
                      resume_step=state["step"], mirrors=spec.log)
     tokens_per_step = tc.batch_size * config.block_size * ctx.world_size
     start_step = state["step"]
-    end_step = run_end(start_step, tc.max_iters)
+    end_step = run_end(start_step, step_cap(spec, tc.max_iters))
     summary = token_run_summary("stack", model, spec, splits, device, "fp32", "family", None,
                                 compiling, ctx.world_size, start_step, end_step,
                                 (str(out), str(metrics_path(out)), str(plot_path(out))))
+    summary = with_budget_steps(summary, spec, start_step, end_step)
     if ctx.is_main:
         show(summary)
     if spec.resume_from is None:
@@ -163,7 +165,9 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
             train_state={**state, "rng": rng, "plateau": plateau.to_dict(),
                          "world_size": ctx.world_size, "corpus": spec.corpus,
                          "corpus_fingerprint": fingerprint, "encoding": spec.encoding},
-            train_config=tc.to_dict(),
+            # A budgeted run is saved as the step schedule it turned out to be.
+            train_config=tc.to_dict() if budget is None else {
+                **tc.to_dict(), **budget.saved_steps(state["step"])},
         )
         save_checkpoint(payload, out)
 
@@ -188,7 +192,8 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
         sample = _sample_text(model, tokenizer, tc.sample_tokens, device)
         display.evaluation(step, train_loss, val_loss, speed, sample)
         log.append({"event": "eval", "step": step, "tokens": state["tokens_seen"],
-                    "train_loss": train_loss, "val_loss": val_loss, "lr": plateau.lr,
+                    "train_loss": train_loss, "val_loss": val_loss,
+                    "lr": plateau.lr if budget is None else budget.last_lr,
                     "tokens_per_s": speed, "train_seconds": state["train_seconds"], "sample": sample})
         plot_losses(read_metrics(log.path), plot_path(out))
 
@@ -198,10 +203,14 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
     model.train()
     display_cm = (display_factory(tc.max_iters, start_step) if ctx.is_main
                   else TrainingDisplay(tc.max_iters, start_step, console=Console(quiet=True)))
+    # Under a budget the plateau rule's rate is the peak of a cosine decay that ends on time.
+    budget = budget_for(spec, start_step, tc.warmup_iters, 0.0, ctx, device)
     with display_cm as display, stop.installed():
-        while state["step"] < end_step and not any_rank(stop.requested, ctx, device):
+        while (state["step"] < end_step and not any_rank(stop.requested, ctx, device)
+               and (budget is None or budget.running())):
             step = state["step"]
-            lr = lr_for_step(step, plateau, tc)
+            lr = (lr_for_step(step, plateau, tc) if budget is None
+                  else budget.lr(step, plateau.lr, min(tc.min_lr, plateau.lr)))
             for group in optimizer.param_groups:
                 group["lr"] = lr
             t0 = time.perf_counter()
@@ -222,7 +231,11 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
             throughput.update(tokens_per_step, dt, step_loss)
             speed = throughput.speed
             display.step(done, throughput.loss, speed, None)
-            due = due_after(done, end_step, tc)
+            if budget is None:
+                due = due_after(done, end_step, tc)
+            else:
+                due = budget.stepped(done, end_step, tc.log_interval)
+                display.plan(budget.projected_end(done))
             if due.log:
                 log.append({"event": "train", "step": done, "tokens": state["tokens_seen"],
                             "loss": step_loss, "lr": lr, "tokens_per_s": speed})

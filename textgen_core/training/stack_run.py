@@ -25,6 +25,7 @@ from textgen_core.training.presets import get_preset
 from textgen_core.training.run_config import RunRequest, field_types, fit_intervals, merge
 from textgen_core.training.stack import StackModelRequest, StackRunSpec
 from textgen_core.training.stack_config import StackTrainConfig
+from textgen_core.training.time_budget import budget_minutes
 
 DEFAULT_OUT = Path("models/stack.pt")
 MODEL_TYPES = {"block_size": int, "n_embd": int, "n_head": int, "dropout": float}
@@ -59,7 +60,8 @@ def build_spec(request: RunRequest, notes: list[str]) -> StackRunSpec:
     out = Path(run.get("out") or DEFAULT_OUT)
     model_flags, train_flags = request.model, request.train
     layers_file = run.get("layers")
-    common = dict(out=out, device=run.get("device", "auto"), compile=run.get("compile", "auto"))
+    common = dict(out=out, device=run.get("device", "auto"), compile=run.get("compile", "auto"),
+                  time_budget=budget_minutes(run), max_iters_given="max_iters" in train_flags)
     run_rules.check_resume_or_init(request.resume, request.init_from)
     if (request.resume or request.init_from) and layers_file:
         notes.append(f"--layers {layers_file} is ignored: the layers come from the checkpoint")
@@ -68,7 +70,8 @@ def build_spec(request: RunRequest, notes: list[str]) -> StackRunSpec:
                                                       rebuild=stack_from_checkpoint)
         train_config = StackTrainConfig.from_dict({**payload["train_config"], **train_flags},
                                                   fresh=False)
-        run_rules.check_steps_left(out, saved["step"], train_config.max_iters)
+        if common["time_budget"] is None or "max_iters" in train_flags:  # a budget trains on
+            run_rules.check_steps_left(out, saved["step"], train_config.max_iters)
         return StackRunSpec(model_config=None, train_config=train_config,
                             corpus=saved.get("corpus", "shakespeare"),
                             encoding=saved.get("encoding"), resume_from=payload, **common)
