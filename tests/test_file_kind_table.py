@@ -44,6 +44,10 @@ ENTRIES: dict[str, Entry] = {
     "train --corpus": (("text",), lambda p, ck: train_main(["--corpus", p, "--preset", "nano",
                                                             "--out", str(ck.parent / "never.pt")])),
     "train --config": (("text",), lambda p, ck: train_main(["--config", p])),
+    "train --layers": (("text",), lambda p, ck: train_main(["--model", "stack", "--layers", p, "--preset", "nano",
+                                                            "--out", str(ck.parent / "never.pt")])),
+    "evaluate --judge": (("checkpoint",), lambda p, ck: evaluate_main([str(ck), "--generation-metrics", "--judge", p,
+                                                                      "--corpus", str(ck.parent / "t.txt")])),
     "markup --text": (("text",), lambda p, ck: markup_main(["--text", p])),
     "markup --corpus": (("text",), lambda p, ck: markup_main(["--corpus", p, "--text", str(ck.parent / "t.txt")])),
 }

@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         # A model or a text file where the other is wanted: say what it is and what takes it.
-        with explained((args.config, TAKES_TEXT), (args.init_from, TAKES_CHECKPOINT),
+        with explained((args.config, TAKES_TEXT), (args.layers, TAKES_TEXT),
+                       (args.init_from, TAKES_CHECKPOINT),
                        (args.out if args.resume or not args.overwrite else None, TAKES_CHECKPOINT)):
             return _train(args, console)
 

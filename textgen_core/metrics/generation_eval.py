@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from runtime.file_kind import TAKES_CHECKPOINT, explained
 from textgen_core.data.corpus import resolve_corpus
 from textgen_core.data.sentences import load_sentences
 from textgen_core.errors import ConfigError
@@ -70,7 +71,8 @@ def generation_report(args: argparse.Namespace, payload: dict[str, Any]) -> str:
         raise ConfigError(f"{args.checkpoint} holds a {kind!r} model; generation metrics support gan, gpt")
     judge: Callable[[list[str]], float] | None = None
     if args.judge:
-        judge_model, judge_chars = gpt_from_checkpoint(load_checkpoint(args.judge, kind="gpt"))
+        with explained((args.judge, TAKES_CHECKPOINT)):
+            judge_model, judge_chars = gpt_from_checkpoint(load_checkpoint(args.judge, kind="gpt"))
 
         def judge(texts: list[str]) -> float:
             return judge_nll(judge_model, judge_chars, texts, device=device)[0]
