@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import torch
 from rich.console import Console
 
 from runtime.command_line import Parser
@@ -76,14 +79,37 @@ def evaluate(args: argparse.Namespace) -> str:
     else:
         raise ConfigError(f"{args.checkpoint} holds a {payload['kind']!r} model; evaluate supports "
                           "gpt, gan and stack")
-    device = resolve_device(args.device)
+    corpus = resolve_corpus(args.corpus, args.encoding, args.gutenberg_mirror)
+    score = split_score(model, tokenizer, corpus, args.split, batch_size=args.batch_size,
+                        device=resolve_device(args.device), max_tokens=args.max_tokens)
+    return (
+        f"{args.corpus} ({args.split}, {score.tokens:,} tokens): loss {score.loss:.4f}, "
+        f"perplexity {math.exp(score.loss):.3f}, {score.loss / math.log(2):.4f} bits/token, "
+        f"{score.bits_per_char:.4f} bits/char{score.note}"
+    )
+
+
+@dataclass(frozen=True)
+class Score:
+    """A model's next-token loss on one split of a corpus."""
+
+    tokens: int  # predicted
+    loss: float  # nats per token
+    bits_per_char: float  # total bits over the characters the tokens spell: compares tokenizers
+    note: str = ""  # unknown characters left out, <unk> words
+
+
+def split_score(model: Any, tokenizer: Any, corpus: Any, split: str = "val", *, batch_size: int = 32,
+                device: torch.device, max_tokens: int = 0) -> Score:
+    """`model`'s loss on the whole `split` of `corpus` (resolved files), in consecutive windows
+    of its context; what `evaluate` reports and the frontier benchmark scores recipes by."""
     if isinstance(tokenizer, CharTokenizer) and not tokenizer.unk:
         # Characters the model never saw are read as one id past its vocabulary, counted and
         # left out, rather than refused.
         tokenizer = CharTokenizer(tokenizer.chars, unk=True)
-    splits = load_token_splits(resolve_corpus(args.corpus, args.encoding, args.gutenberg_mirror), tokenizer)
-    tokens = {"val": splits.val, "train": splits.train, "all": splits.tokens}[args.split]
-    chars_per_token = splits.split_chars(args.split) / max(len(tokens), 1)
+    splits = load_token_splits(corpus, tokenizer)
+    tokens = {"val": splits.val, "train": splits.train, "all": splits.tokens}[split]
+    chars_per_token = splits.split_chars(split) / max(len(tokens), 1)
     unknown_note = ""
     if isinstance(tokenizer, CharTokenizer):
         outside = tokens >= model.config.vocab_size
@@ -92,24 +118,20 @@ def evaluate(args: argparse.Namespace) -> str:
             tokens = np.asarray(tokens)[~outside]
     elif isinstance(tokenizer, WordTokenizer):
         unknown_note = f"; {int((tokens == UNK_ID).sum()):,} <unk> word(s)"
-    if args.max_tokens:
-        tokens = tokens[: args.max_tokens + 1]
+    if max_tokens:
+        tokens = tokens[: max_tokens + 1]
     block = model.config.block_size
     if len(tokens) < block + 1:
         raise ConfigError(
-            f"the {args.split} split has {len(tokens)} tokens, fewer than the model's context + 1 "
+            f"the {split} split has {len(tokens)} tokens, fewer than the model's context + 1 "
             f"({block + 1})"
         )
     # A stateful yoke reads the same windows with its state carried through them in text order.
     measure = stream_corpus_loss if getattr(model.config, "yoke_state_size", 0) else corpus_loss
     loss, count = measure(model.to(device), tokens, block_size=block,
-                          batch_size=args.batch_size, device=device)
+                          batch_size=batch_size, device=device)
     bits_per_char = loss / math.log(2) / chars_per_token  # total bits / characters they spell
-    return (
-        f"{args.corpus} ({args.split}, {count:,} tokens): loss {loss:.4f}, "
-        f"perplexity {math.exp(loss):.3f}, {loss / math.log(2):.4f} bits/token, "
-        f"{bits_per_char:.4f} bits/char{unknown_note}"
-    )
+    return Score(tokens=count, loss=loss, bits_per_char=bits_per_char, note=unknown_note)
 
 
 def main(argv: list[str] | None = None) -> int:
