@@ -22,6 +22,7 @@ from rich.console import Console
 
 from benchmarks import (
     batch_sampling,
+    frontier,
     genai_speed,
     gpu_time_to_loss,
     gpu_training,
@@ -90,6 +91,23 @@ def _serving(ctx: Context) -> list[report.Row]:
     return rows
 
 
+def _frontier(ctx: Context) -> list[report.Row]:
+    rows, info = frontier.run(ctx.workdir, quick=ctx.args.quick, corpus=ctx.args.corpus,
+                              budgets=ctx.args.budgets)
+    ctx.extra["frontier"] = info
+    return rows
+
+
+def _budgets(text: str) -> tuple[float, ...]:
+    try:
+        minutes = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a comma list of minutes, e.g. 2,5,10") from None
+    if not minutes or not all(0 < m < 10_000 for m in minutes):
+        raise argparse.ArgumentTypeError(f"{text!r}: each budget must be in (0, 10000) minutes")
+    return minutes
+
+
 def _web(ctx: Context) -> list[report.Row]:
     rows, info = web_speed.run(ctx.workdir, new_tokens=ctx.args.new_tokens,
                                rounds=2 if ctx.args.quick else 5)
@@ -116,6 +134,8 @@ BENCHMARKS: list[Benchmark] = [
                   widths=(64, 128) if ctx.args.quick else training_scaling.WIDTHS)),
     Benchmark("web", "Decoding in the browser: the web page vs the Python runtime (quick-start shape "
                      "4x128, ctx 128)", _web),
+    Benchmark("frontier", "Bits per character on the validation split after --time-budget runs: "
+                          "a grid of recipes vs nanoGPT's (quoted)", _frontier),
     Benchmark("markup", "Verbatim-copy markup of 10,000 characters against shakespeare", _markup),
     Benchmark("window-quality", "Held-out loss by full-window policy (models/gpt.pt, shakespeare val)",
               lambda ctx: window_quality.run(tokens_to_score=1000 if ctx.args.quick else 3000)),
@@ -135,6 +155,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="tokens sampled per timing (500: nanoGPT's sample.py default)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer repeats and sizes: a smoke run, not numbers to quote")
+    parser.add_argument("--corpus", metavar="SPEC", default="shakespeare",
+                        help="frontier: the corpus to train on and score the validation split of "
+                             "(default shakespeare)")
+    parser.add_argument("--budgets", type=_budgets, metavar="MINUTES,...", default=None,
+                        help="frontier: the --time-budget of each run (default 2,5,10; with "
+                             "--quick 0.05,0.1)")
     args = parser.parse_args(argv)
     console = Console()
     machine = report.machine_info()
