@@ -23,7 +23,7 @@ from typing import Any
 from rich.console import Console
 
 from runtime.command_line import Parser
-from runtime.file_kind import TAKES_CHECKPOINT, TAKES_TEXT, explained
+from runtime.file_kind import CHECKPOINT, TAKES_CHECKPOINT, TAKES_TEXT, explained, sniff
 from runtime.terminal_text import plain
 from runtime.tokenizer import KINDS
 from runtime.yoke_spec import FORMAT as YOKE_FORMAT
@@ -40,6 +40,7 @@ from textgen_core.training.flags import flag_list
 from textgen_core.training.gan import train_gan
 from textgen_core.training.gpt import train_gpt
 from textgen_core.training.log_mirrors import LOGGERS
+from textgen_core.training.loop import resume_command
 from textgen_core.training.run_config import RUN_KEYS, RunRequest, Settings, merge, read_toml, split_settings
 from textgen_core.training.run_lock import hold_out
 from textgen_core.training.stack import train_stack
@@ -246,7 +247,16 @@ def main(argv: list[str] | None = None) -> int:
         with explained((args.config, TAKES_TEXT), (args.layers, TAKES_TEXT),
                        (args.init_from, TAKES_CHECKPOINT),
                        (args.out if args.resume or not args.overwrite else None, TAKES_CHECKPOINT)):
-            return _train(args, console)
+            try:
+                return _train(args, console)
+            except KeyboardInterrupt:  # before the loop took Ctrl-C over, or a second Ctrl-C
+                family = args.model or "gpt"
+                out = Path(args.out or f"models/{family}.pt")
+                if sniff(out) != CHECKPOINT:
+                    raise
+                console.print(plain(f"interrupted; the last saved checkpoint {out} is intact; continue "
+                                    f"with `{resume_command(out, family)}`", style="yellow"))
+                return EXIT_INTERRUPTED
 
     return exit_code(console, run)
 

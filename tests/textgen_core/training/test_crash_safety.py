@@ -67,3 +67,23 @@ def test_ctrl_c_saves_a_final_checkpoint(tiny_corpus_file: Path, tmp_path: Path)
     assert f"continue with `python -m textgen_core.train --resume --out {out}`" in " ".join(stdout.split())
     step = load_checkpoint(out)["train_state"]["step"]
     assert 0 < step < 3000
+
+
+def test_ctrl_c_before_the_loop_names_the_resume_command(tiny_gpt_checkpoint: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import textgen_core.train as train_cli
+
+    out = tmp_path / "m.pt"
+    out.write_bytes(tiny_gpt_checkpoint.read_bytes())
+
+    def interrupted(*args: object) -> int:  # Ctrl-C while the run is still being set up
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "_train", interrupted)
+    assert train_cli.main(["--resume", "--out", str(out)]) == 130
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"the last saved checkpoint {out} is intact; continue with " \
+           f"`python -m textgen_core.train --resume --out {out}`" in err
+    assert train_cli.main(["--resume", "--out", str(tmp_path / "none.pt")]) == 130  # nothing saved yet
+    assert "interrupted; the last saved checkpoint is intact" in capsys.readouterr().err
