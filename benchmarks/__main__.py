@@ -36,6 +36,7 @@ from benchmarks import (
     web_speed,
     window_quality,
 )
+from runtime.command_line import Parser
 
 
 @dataclass
@@ -147,8 +148,8 @@ BENCHMARKS: list[Benchmark] = [
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m benchmarks", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", choices=[b.name for b in BENCHMARKS],
                         help="run only this benchmark (repeatable)")
     parser.add_argument("--new-tokens", type=int, default=500,

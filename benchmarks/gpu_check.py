@@ -48,6 +48,7 @@ from rich.table import Table
 
 from benchmarks import gpu_time_to_loss, gpu_training, report
 from runtime.atomic_file import write_atomic
+from runtime.command_line import Parser
 from textgen_core.training.cli_outcome import EXIT_INTERRUPTED
 from textgen_core.training.loop import STEP_LIMIT_ENV
 from textgen_core.training.metrics_log import metrics_path, read_metrics
@@ -448,16 +449,16 @@ def print_table(results: dict[str, Any], console: Console, title: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu_check", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="python -m benchmarks.gpu_check", description=__doc__,
+                    formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dry-run", action="store_true",
                         help="tiny shapes, a few steps, CPU, a tiny corpus: proves the script runs")
     parser.add_argument("--json", metavar="PATH",
                         help="where to write the results (default benchmarks/results/gpu-check-<time>.json)")
     parser.add_argument("--only", action="append", choices=PARTS,
                         help="run only this part (repeatable; export needs train's checkpoints)")
-    parser.add_argument("--corpus", help="corpus of parts 1 and 4 (default shakespeare; the dry run "
-                                         "writes its own)")
+    parser.add_argument("--corpus", metavar="SPEC",
+                        help="corpus of parts 1 and 4 (default shakespeare; the dry run writes its own)")
     args = parser.parse_args(argv)
     console = Console()
     plan = DRY_PLAN if args.dry_run else GPU_PLAN

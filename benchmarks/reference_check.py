@@ -18,7 +18,6 @@ batches with their own optimizers (nanoGPT's `configure_optimizers`, the referen
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from rich.console import Console
 from benchmarks.nanogpt_reference import ReferenceGPT, reference_optimizer, reference_step
 from benchmarks.training_speed import VOCAB, preset_configs
 from runtime.atomic_file import write_atomic
+from runtime.command_line import Parser
 from textgen_core.data.batches import BatchSampler
 
 console = Console(highlight=False, soft_wrap=True)
@@ -94,9 +94,10 @@ def nanogpt_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: to
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.reference_check")
-    parser.add_argument("--nanogpt", type=Path, required=True, help="a nanoGPT checkout")
-    parser.add_argument("--preset", default="cpu")
+    parser = Parser(prog="python -m benchmarks.reference_check")
+    parser.add_argument("--nanogpt", type=Path, required=True, metavar="DIR", help="a nanoGPT checkout")
+    parser.add_argument("--preset", default="cpu", metavar="NAME",
+                        help="the textgen preset whose shape both loops train")
     parser.add_argument("--steps", type=int, default=20, help="steps compared loss for loss")
     parser.add_argument("--rounds", type=int, default=4, help="timed rounds of each loop")
     parser.add_argument("--block", type=int, default=4, help="steps per timed block")
