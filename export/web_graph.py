@@ -9,8 +9,8 @@ valid positions of a longer past (`seqlens_k`), which is how runtime/gpt.py's Ca
 their cache in place; the page does the same with one Float32Array per layer and part, of
 block_size positions, fed as the past every call, and writes into it the new positions the graph
 now also outputs: `new.{i}.key|value` [b, s, n_head * head_size], the attention's own key and
-value inputs (keys already rotated). Nothing else changes: every node, weight and name of the
-checked file stays, so the Python runtime's parity with torch holds for it.
+value inputs (keys already rotated), renamed so. Nothing else changes: every node and weight of
+the checked file stays, so the Python runtime's parity with torch holds for it.
 
 `check_web_graph` proves both halves before the folder is written: the new outputs equal the
 present's new positions, and a past buffer longer than its valid positions (the rest filled with
@@ -51,25 +51,31 @@ def add_new_cache_outputs(proto: onnx.ModelProto, n_layer: int, width: int) -> b
                and list(node.output[1:3]) == [present_name(i, part) for part in CACHE_PARTS]
                for i, node in enumerate(attention)):
         return False
-    for i, node in enumerate(attention):
-        for part, value in zip(CACHE_PARTS, node.input[1:3], strict=True):
-            proto.graph.node.append(helper.make_node("Identity", [value], [new_name(i, part)]))
-            proto.graph.output.append(helper.make_tensor_value_info(
-                new_name(i, part), onnx.TensorProto.FLOAT, ["batch", "sequence", width]))
+    # The values are renamed rather than copied by an Identity node: one kernel less per output
+    # and token.
+    renames = {value: new_name(i, part) for i, node in enumerate(attention)
+               for part, value in zip(CACHE_PARTS, node.input[1:3], strict=True)}
+    if len(renames) != 2 * n_layer or set(renames) & {v.name for v in proto.graph.input}:
+        return False
+    for node in proto.graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
+    kept_info = [v for v in proto.graph.value_info if v.name not in renames]
+    del proto.graph.value_info[:]
+    proto.graph.value_info.extend(kept_info)
+    for name in renames.values():
+        proto.graph.output.append(helper.make_tensor_value_info(
+            name, onnx.TensorProto.FLOAT, ["batch", "sequence", width]))
     return True
 
 
 def remove_new_cache_outputs(proto: onnx.ModelProto) -> None:
-    """The inverse of `add_new_cache_outputs`, in place: the graph the Python runtime opens
-    (its interface check refuses outputs it does not know). The tests compare the page with the
-    Python runtime on it."""
-    added = {o.name for o in proto.graph.output if o.name.startswith("new.")}
-    kept_outputs = [o for o in proto.graph.output if o.name not in added]
-    kept_nodes = [n for n in proto.graph.node if not set(n.output) & added]
+    """`add_new_cache_outputs` undone as far as the Python runtime cares, in place: without the
+    extra outputs (its interface check refuses outputs it does not know); the renamed values
+    keep their new names. The tests compare the page with the Python runtime on it."""
+    kept_outputs = [o for o in proto.graph.output if not o.name.startswith("new.")]
     del proto.graph.output[:]
     proto.graph.output.extend(kept_outputs)
-    del proto.graph.node[:]
-    proto.graph.node.extend(kept_nodes)
 
 
 def check_web_graph(path: Path, n_layer: int, n_head: int, head_size: int, block_size: int,

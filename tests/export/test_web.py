@@ -140,7 +140,7 @@ def _pages(tiny_text: str, tiny_gan_checkpoint: Path, folder: Path) -> dict[str,
 def _python_file(pages: dict[str, Path], name: str) -> Path:
     """The file the Python runtime samples for page `name`: the page's own, for a GPT without the
     outputs the page's graph adds (export/web_graph.py), which the runtime's interface check
-    refuses; the rest of the graph is `python -m export onnx`'s, node for node."""
+    refuses; the rest is `python -m export onnx`'s graph, node for node (two values a layer renamed)."""
     page = pages[name]
     if name not in GPTS:
         return page / MODEL_FILE
