@@ -37,6 +37,7 @@ from rich.console import Console
 
 from runtime.command_line import Parser
 from runtime.errors import TextgenError
+from runtime.file_kind import ONNX, explained, missing_model
 from runtime.gan import GANSampler
 from runtime.openai_api import (
     ApiError,
@@ -118,7 +119,8 @@ class Server(ThreadingHTTPServer):
         """A connection that failed (a reset, a timeout): one line, never a traceback."""
         exc = sys.exc_info()[1]
         if self.log is not None and not isinstance(exc, (OSError, TimeoutError)):
-            self.log.print(plain(f"textgen serve: a request failed: {type(exc).__name__}: {exc}"))
+            self.log.print(plain(f"textgen serve: a request failed: {type(exc).__name__}: {exc}"),
+                           soft_wrap=True)
 
     def request_started(self) -> None:
         with self._count_lock:
@@ -148,7 +150,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.log is not None:
-            self.server.log.print(plain(f"{self.address_string()} {format % args}"))
+            self.server.log.print(plain(f"{self.address_string()} {format % args}"), soft_wrap=True)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None
                    ) -> None:
@@ -485,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False)
 
     def fail(message: str) -> int:
-        err.print(plain(f"error: {message}", "bold red"))
+        err.print(plain(f"error: {message}", "bold red"), soft_wrap=True)
         return 1
 
     problem = _check_positive(args)
@@ -496,8 +498,12 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"the API key (--api-key or ${API_KEY_VARIABLE}) is empty")
     import runtime
 
+    missing = missing_model(args.model)
+    if missing is not None:
+        return fail(missing)
     try:
-        sampler = runtime.load(args.model, threads=args.threads)
+        with explained((args.model, (ONNX,))):
+            sampler = runtime.load(args.model, threads=args.threads)
     except TextgenError as exc:
         return fail(str(exc))
     limits = Limits(max_body_bytes=args.max_body_bytes, max_prompt_tokens=args.max_prompt_tokens,
@@ -515,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
     batching = "continuous batching" if engine.batched else "one model call per sequence"
     err.print(plain(f"serving {args.model} as {model_id!r} at http://{host}:{port}/v1 "
                     f"({batching}, up to {args.max_batch} at once"
-                    f"{', API key required' if api_key else ''}); Ctrl-C stops"))
+                    f"{', API key required' if api_key else ''}); Ctrl-C stops"), soft_wrap=True)
     stop = threading.Event()
     interrupted = [0]
 
@@ -532,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     server.draining = True
     err.print(plain(f"stopping: {server.active_requests} running request(s) have up to "
-                    f"{args.drain_seconds:g} s to finish (Ctrl-C again: stop now)"))
+                    f"{args.drain_seconds:g} s to finish (Ctrl-C again: stop now)"), soft_wrap=True)
     deadline = time.monotonic() + args.drain_seconds
     while server.active_requests and time.monotonic() < deadline and interrupted[0] < 2:
         time.sleep(0.1)
