@@ -83,9 +83,11 @@ def run(workdir: Path, config: GPTConfig = BABY, new_tokens: int = 500,
             wall = time.perf_counter() - t0
             rate = n * new_tokens / wall
             ttft = statistics.median(r[0] for r in results)
+            versus_one = f"; {rate / served[0].value:.2f}x one stream" if served else ""
             served.append(Row(GROUP, f"{n} streams", rate, "tok/s", reference="batch-1 decode",
-                              note=f"aggregate; paired ratio {rate / alone_rates[-1]:.2f}x; "
-                                   f"median time to first token {ttft * 1e3:.0f} ms"))
+                              note=f"aggregate; paired ratio {rate / alone_rates[-1]:.2f}x"
+                                   f"{versus_one}; median time to first token "
+                                   f"{ttft * 1e3:.0f} ms"))
             info[f"streams_{n}"] = {"tokens_per_s": rate, "ttft_s": [r[0] for r in results],
                                     "wall_s": wall, "batch_1_tokens_per_s": alone_rates[-1]}
     finally:
