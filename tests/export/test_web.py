@@ -239,6 +239,8 @@ def test_folder_holds_the_page_the_model_and_pinned_onnxruntime_web(pages: dict[
     assert settings["facts"]["corpus"] == "hamlet.txt" and settings["facts"]["parameters"] > 0
     assert runtime.load(_python_file(pages, "char")).tokenizer.to_dict() == settings["tokenizer"]
     assert settings["gpt"]["new"]  # rotary: the page keeps its cache in buffers (export/web_graph.py)
+    learned = json.loads((pages["word"] / SETTINGS_FILE).read_text(encoding="utf-8"))
+    assert learned["gpt"]["new"] is None  # MultiHeadAttention: the page feeds back the present
     assert sum(p.stat().st_size for p in folder.iterdir()) < 20e6
 
 
