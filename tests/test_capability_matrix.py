@@ -119,6 +119,19 @@ def test_init_from(family: str, trained: dict[str, Path], tmp_path: Path,
 
 
 @PARAMS
+def test_time_budget(family: str, tmp_path: Path) -> None:
+    """`--time-budget` instead of --max-iters: an evaluated checkpoint that records the steps the
+    budget allowed as its schedule."""
+    out = tmp_path / "budget.pt"
+    cut = TINY.index("--max-iters")
+    flags = TINY[:cut] + TINY[cut + 2:]
+    assert train_main([*FAMILIES[family], *flags, "--time-budget", "0.03", "--out", str(out)]) == 0
+    payload = torch.load(out, weights_only=True)
+    assert payload["train_config"]["max_iters"] == payload["train_state"]["step"] > 0
+    assert math.isfinite(_val(out, family))
+
+
+@PARAMS
 def test_compile_on_the_cpu(family: str, tmp_path: Path) -> None:
     """A process of its own: inductor's warnings and caches stay out of this one."""
     out = tmp_path / "compiled.pt"
