@@ -171,3 +171,18 @@ def test_stack_stops_on_time(tiny_corpus_file: Path, tmp_path: Path) -> None:
     assert math.isfinite(state["val_loss"]) and saved["max_iters"] == state["step"] > 10
     last_lr = [r["lr"] for r in _records(out) if r["event"] == "train"][-1]
     assert last_lr == pytest.approx(saved["min_lr"], abs=3e-5)  # decayed to the plateau floor
+
+
+def test_config_file_takes_a_time_budget(tiny_corpus_file: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "run.toml"
+    config.write_text('time_budget = "ten"\n', encoding="utf-8")
+    common = [*GPT_FLAGS, "--corpus", str(tiny_corpus_file), "--config", str(config)]
+    assert train_main([*common, "--out", str(tmp_path / "bad.pt")]) == 1
+    assert "--time-budget must be a number of minutes" in capsys.readouterr().err
+    config.write_text("time_budget = 1\n[train]\nmax_iters = 5\n", encoding="utf-8")
+    out = tmp_path / "good.pt"
+    assert train_main([*common, "--out", str(out)]) == 0
+    start = next(r for r in _records(out) if r["event"] == "start")
+    assert "1 min (--time-budget, at most to step 5)" in start["summary"]["steps"]
+    assert load_checkpoint(out, kind="gpt")["train_state"]["step"] == 5
