@@ -9,9 +9,9 @@ the latest ones took). A slower or faster machine, or one whose load changes dur
 still ends its decay at the budget. The GAN's MLE warm-up takes the recipe's share of the budget
 (`--mle-iters` of `--max-iters`) and the adversarial phase the rest. Evaluations fall at tenths
 of the budget and checkpoints at quarters (the step intervals apply to step runs only), each
-counted from the end of the one before and skipped where it would cost more than a hundredth of
-the budget; the loop stops before a step that would not end in time, then evaluates and saves as
-a finished run does.
+counted from the end of the one before (intermediate ones are left out where ten evaluations or
+four saves would cost more than a tenth of the budget); the loop stops before a step that would
+not end in time, then evaluates and saves as a finished run does.
 
 The budget counts the loop, not the setup before it (reading and tokenizing the corpus, the
 dtype measurement), and it is this process's: `--resume` with `--time-budget` gives the resumed
@@ -118,6 +118,10 @@ class TimeBudget:
         self._finish = {"evaluate": 0.0, "save": 0.0}  # what the last evaluation and save took
         self._decay_from: float | None = None
         self._marks = {"evaluate": 1, "save": 1}  # the next tenth and quarter
+        self._step_start = self.started
+        self._step_s = 0.0  # a step's time, smoothed; the process's first step (compilation,
+        # caches) only until the second is measured
+        self._first_end: float | None = None  # when the process's first step ended
 
     @property
     def elapsed(self) -> float:
@@ -143,6 +147,7 @@ class TimeBudget:
                 count = EVALUATIONS if kind == "evaluate" else CHECKPOINTS
                 self._marks[kind] = int((now - self.started) * count / self.seconds) + 1
         self.fraction = self.agree(min((now - self.started) / self.usable, 1.0))
+        self._step_start = self.clock()
         return not self.finished
 
     def lr(self, step: int, peak: float, floor: float) -> float:
@@ -164,10 +169,13 @@ class TimeBudget:
         now = self.clock()
         steps = done - self.start_step
         elapsed = now - self.started
+        took = now - self._step_start
+        self._step_s = took if steps <= 2 else 0.8 * self._step_s + 0.2 * took
+        if steps == 1:
+            self._first_end = now
         if steps == 3 and self.warmup:  # the first projection: a warmup that fits the run
             self.warmup = min(self.warmup, self.projected_end(done) // 10)
-        per_step = elapsed / max(steps, 1)
-        last = done >= end_step or elapsed + per_step > self.usable
+        last = done >= end_step or elapsed + self._step_s > self.usable
         evaluate = last or self._passed("evaluate", elapsed, EVALUATIONS)
         save = last or self._passed("save", elapsed, CHECKPOINTS)
         code = self.agree(float(4 * last + 2 * evaluate + save))
@@ -178,8 +186,8 @@ class TimeBudget:
         return self.due
 
     def _passed(self, kind: str, elapsed: float, count: int) -> bool:
-        """Whether the next of `count` marks is passed; an intermediate evaluation or save that
-        costs more than a hundredth of the budget (a budget of seconds) is left to the end."""
+        """Whether the next of `count` marks is passed; intermediate evaluations (or saves) that
+        would cost more than a tenth of the budget in all (a budget of seconds) wait for the end."""
         mark = self._marks[kind]
         if elapsed < mark * self.seconds / count or self._finish[kind] * count > self.seconds / 10:
             return False
@@ -191,12 +199,15 @@ class TimeBudget:
         return done if self.finished else max(done + 1, self.projected_at(1.0, done))
 
     def projected_at(self, fraction: float, done: int) -> int:
-        """The step at which `fraction` of the usable time will be spent, at the speed so far."""
-        elapsed = self.elapsed
-        steps = done - self.start_step
-        if steps <= 0 or elapsed <= 0:
+        """The step at which `fraction` of the usable time will be spent, at the speed since the
+        process's first step (evaluations included; the first step's compilation left out)."""
+        now = self.clock()
+        elapsed, steps, since = now - self.started, done - self.start_step, self.started
+        if steps >= 2 and self._first_end is not None:
+            steps, since = steps - 1, self._first_end
+        if steps <= 0 or now <= since:
             return done
-        return done + max(0, int((fraction * self.usable - elapsed) * steps / elapsed))
+        return done + max(0, int((fraction * self.usable - elapsed) * steps / (now - since)))
 
     def saved_steps(self, done: int) -> dict[str, int]:
         """The step schedule a checkpoint records for this run: it ends at the last step (the

@@ -38,13 +38,14 @@ class FakeClock:
 
 
 def _run_budget(budget: TimeBudget, clock: FakeClock, step_s: float, eval_s: float,
-                end_step: int = 10**9) -> list[tuple[int, float, bool]]:
-    """Steps of `step_s` each, an evaluation costing `eval_s`; (step, lr, evaluated) per step."""
+                end_step: int = 10**9, first_step_s: float | None = None) -> list[tuple[int, float, bool]]:
+    """Steps of `step_s` each (the first `first_step_s`), an evaluation costing `eval_s`;
+    (step, lr, evaluated) per step."""
     seen = []
     step = budget.start_step
     while step < end_step and budget.running():
         lr = budget.lr(step, 1.0, 0.1)
-        clock.now += step_s
+        clock.now += first_step_s if first_step_s is not None and step == budget.start_step else step_s
         step += 1
         due = budget.stepped(step, end_step, log_interval=1)
         seen.append((step, lr, due.evaluate))
@@ -69,6 +70,16 @@ def test_warmup_then_the_decay_ends_at_the_budget() -> None:
     evaluated = [s for s, _, e in seen if e]
     assert len(evaluated) == 10 and evaluated[-1] == steps[-1]
     assert budget.saved_steps(steps[-1])["max_iters"] == steps[-1]
+
+
+def test_a_slow_first_step_is_left_out_of_the_plan() -> None:
+    """A first step that compiles for half the budget neither shrinks the warmup to nothing nor
+    stops the run early: the steps after it are planned at their own speed."""
+    clock = FakeClock()
+    budget = TimeBudget(1.0, start_step=0, warmup_iters=100, clock=clock)
+    seen = _run_budget(budget, clock, step_s=0.1, eval_s=0.0, first_step_s=30.0)
+    assert budget.warmup == 30  # a tenth of the ~300 steps the last 30 s hold
+    assert 290 < seen[-1][0] <= 301 and seen[-1][1] == pytest.approx(0.1, abs=0.002)
 
 
 def test_max_iters_stops_first_and_costly_evaluations_wait_for_the_end() -> None:
