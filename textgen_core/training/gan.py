@@ -243,7 +243,7 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
     # the time, the adversarial phase the rest.
     mle_share = (tc.mle_iters - start_step) / max(tc.max_iters - start_step, 1)
     adversarial_from: int | None = tc.mle_iters if start_step >= tc.mle_iters else None
-    budget = budget_for(spec, start_step, ctx=ctx, device=device)
+    budget = budget_for(spec, start_step, tc.max_iters, ctx=ctx, device=device)
     with display_cm as display, stop.installed():
         while (state["step"] < end_step and not any_rank(stop.requested, ctx, device)
                and (budget is None or budget.running())):

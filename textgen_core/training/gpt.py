@@ -230,7 +230,7 @@ def _train(
     # The resumed part of a saved decay, continued to its end at this run's budget.
     resumed_progress = (decay_progress(start_step, tc.warmup_iters, tc.decay_iters)
                         if spec.resume_from is not None else 0.0)
-    budget = budget_for(spec, start_step, tc.warmup_iters, resumed_progress, ctx, device)
+    budget = budget_for(spec, start_step, tc.max_iters, tc.warmup_iters, resumed_progress, ctx, device)
     with display_cm as display, stop.installed():
         while (state["step"] < end_step and not any_rank(stop.requested, ctx, device)
                and (budget is None or budget.running())):

@@ -204,7 +204,7 @@ def _train(spec: StackRunSpec, display_factory: Callable[[int, int], TrainingDis
     display_cm = (display_factory(tc.max_iters, start_step) if ctx.is_main
                   else TrainingDisplay(tc.max_iters, start_step, console=Console(quiet=True)))
     # Under a budget the plateau rule's rate is the peak of a cosine decay that ends on time.
-    budget = budget_for(spec, start_step, tc.warmup_iters, 0.0, ctx, device)
+    budget = budget_for(spec, start_step, tc.max_iters, tc.warmup_iters, 0.0, ctx, device)
     with display_cm as display, stop.installed():
         while (state["step"] < end_step and not any_rank(stop.requested, ctx, device)
                and (budget is None or budget.running())):

@@ -68,15 +68,17 @@ def decay_progress(step: int, warmup_iters: int, decay_iters: int) -> float:
     return min((step - warmup_iters) / max(1, decay_iters - warmup_iters), 1.0)
 
 
-def budget_for(spec: Any, start_step: int, warmup_iters: int = 0, start_progress: float = 0.0,
-               ctx: DistContext | None = None, device: torch.device | None = None) -> TimeBudget | None:
+def budget_for(spec: Any, start_step: int, max_iters: int, warmup_iters: int = 0,
+               start_progress: float = 0.0, ctx: DistContext | None = None,
+               device: torch.device | None = None) -> TimeBudget | None:
     """The run's budget, its clock started now (just before the loop); None for a step run."""
     if spec.time_budget is None:
         return None
     agree: Callable[[float], float] = float
     if ctx is not None and ctx.enabled and device is not None:
         agree = lambda value: broadcast_from_main(value, ctx, device)  # noqa: E731
-    return TimeBudget(spec.time_budget, start_step, warmup_iters, start_progress, agree=agree)
+    return TimeBudget(spec.time_budget, start_step, warmup_iters, start_progress, agree=agree,
+                      cap=step_cap(spec, max_iters))
 
 
 def with_budget_steps(summary: RunSummary, spec: Any, start_step: int, end_step: int) -> RunSummary:
@@ -102,8 +104,9 @@ class TimeBudget:
 
     def __init__(self, minutes: float, start_step: int, warmup_iters: int = 0,
                  start_progress: float = 0.0, clock: Callable[[], float] = time.perf_counter,
-                 agree: Callable[[float], float] = float) -> None:
+                 agree: Callable[[float], float] = float, cap: int = UNBOUNDED_STEPS) -> None:
         self.seconds = minutes * 60.0
+        self.cap = cap  # --max-iters, when given
         self.start_step = start_step
         self.warmup = warmup_iters
         self.start_progress = min(max(start_progress, 0.0), 1.0)
@@ -112,6 +115,7 @@ class TimeBudget:
         self.fraction = 0.0  # of the usable time, at the top of the current step
         self.last_lr = math.nan  # the learning rate `lr` gave last
         self.finished = False
+        self.ended = False  # the run's plan ended (time, or --max-iters), not only this process
         self.due = Due(log=False, evaluate=False, save=False)
         self._last_end: float | None = None  # when the previous step ended
         self._after: Due | None = None  # what was due after the previous step
@@ -175,11 +179,13 @@ class TimeBudget:
             self._first_end = now
         if steps == 3 and self.warmup:  # the first projection: a warmup that fits the run
             self.warmup = min(self.warmup, self.projected_end(done) // 10)
-        last = done >= end_step or elapsed + self._step_s > self.usable
+        time_up = elapsed + self._step_s > self.usable
+        last = done >= end_step or time_up
         evaluate = last or self._passed("evaluate", elapsed, EVALUATIONS)
         save = last or self._passed("save", elapsed, CHECKPOINTS)
         code = self.agree(float(4 * last + 2 * evaluate + save))
         self.finished = code >= 4
+        self.ended = self.finished and (time_up or done >= self.cap)
         self.due = Due(log=done % log_interval == 0, evaluate=bool(int(code) & 2),
                        save=bool(int(code) & 1))
         self._last_end, self._after = self.clock(), self.due
@@ -195,8 +201,9 @@ class TimeBudget:
         return True
 
     def projected_end(self, done: int) -> int:
-        """The step the run will stop at, at the speed so far (evaluations included)."""
-        return done if self.finished else max(done + 1, self.projected_at(1.0, done))
+        """The step the run will stop at, at the speed so far (evaluations included): `done`
+        once it ended; one that TEXTGEN_STEP_LIMIT stopped keeps its plan, as a step run does."""
+        return done if self.ended else min(self.cap, max(done + 1, self.projected_at(1.0, done)))
 
     def projected_at(self, fraction: float, done: int) -> int:
         """The step at which `fraction` of the usable time will be spent, at the speed since the

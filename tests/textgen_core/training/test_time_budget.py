@@ -140,13 +140,18 @@ def test_max_iters_and_the_step_limit_cap_a_budget(tiny_corpus_file: Path, tmp_p
     out = tmp_path / "capped.pt"
     assert train_main([*GPT_FLAGS, "--corpus", str(tiny_corpus_file), "--out", str(out),
                        "--time-budget", "5", "--max-iters", "12"]) == 0
-    assert load_checkpoint(out, kind="gpt")["train_state"]["step"] == 12
+    payload = load_checkpoint(out, kind="gpt")
+    assert payload["train_state"]["step"] == payload["train_config"]["max_iters"] == 12
     monkeypatch.setenv(STEP_LIMIT_ENV, "3")
     limited = tmp_path / "limited.pt"
     assert train_main([*GPT_FLAGS, "--corpus", str(tiny_corpus_file), "--out", str(limited),
                        "--time-budget", "5"]) == 0
-    state = load_checkpoint(limited, kind="gpt")["train_state"]
+    payload = load_checkpoint(limited, kind="gpt")
+    state = payload["train_state"]
     assert state["step"] == 3 and math.isfinite(state["val_loss"])
+    # The step limit stops this process only: the checkpoint keeps the budget's plan, so that
+    # --resume continues it as it continues a step run.
+    assert payload["train_config"]["max_iters"] > 3
 
 
 def test_gan_takes_the_mle_share_of_the_budget(sentence_corpus_file: Path, tmp_path: Path,
