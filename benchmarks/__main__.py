@@ -1,4 +1,5 @@
-"""`python -m benchmarks` (or `nox -s bench`): the CPU set always, the GPU set when CUDA is present.
+"""`python -m benchmarks` (or `nox -s bench`): the CPU set always, the GPU set when CUDA is present;
+the hours-long frontier (benchmarks/frontier.py) only when named (`--only frontier`).
 
 Every measured thing has a reference measured in the same run on the same machine; each table
 shows value, reference and ratio, and the run is saved as JSON in benchmarks/results/ (one file
@@ -55,6 +56,7 @@ class Benchmark:
     title: str
     run: Callable[[Context], list[report.Row]]
     needs_cuda: bool = False
+    on_request: bool = False  # hours long: runs only when named with --only
 
 
 def _sampling(ctx: Context) -> list[report.Row]:
@@ -136,7 +138,7 @@ BENCHMARKS: list[Benchmark] = [
     Benchmark("web", "Decoding in the browser: the web page vs the Python runtime (quick-start shape "
                      "4x128, ctx 128)", _web),
     Benchmark("frontier", "Bits per character on the validation split after --time-budget runs: "
-                          "a grid of recipes vs nanoGPT's (quoted)", _frontier),
+                          "a grid of recipes vs nanoGPT's (quoted)", _frontier, on_request=True),
     Benchmark("markup", "Verbatim-copy markup of 10,000 characters against shakespeare", _markup),
     Benchmark("window-quality", "Held-out loss by full-window policy (models/gpt.pt, shakespeare val)",
               lambda ctx: window_quality.run(tokens_to_score=1000 if ctx.args.quick else 3000)),
@@ -171,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[report.Row] = []
     extra: dict[str, Any] = {"machine": machine, "quick": args.quick}
     for bench in BENCHMARKS:
-        if args.only and bench.name not in args.only:
+        if (args.only or bench.on_request) and bench.name not in (args.only or ()):
             continue
         if bench.needs_cuda and not torch.cuda.is_available():
             console.print(f"[dim]skipped {bench.name}: no CUDA device[/dim]")

@@ -48,3 +48,9 @@ def test_budgets_flag_reads_a_comma_list() -> None:
     for bad in ("", "x", "0", "-1,2"):
         with pytest.raises(argparse.ArgumentTypeError, match=r"budget|comma list"):
             bench_main._budgets(bad)
+
+
+def test_the_frontier_runs_only_when_named() -> None:
+    """Hours long: `python -m benchmarks` (nox -s bench) leaves it out."""
+    (bench,) = [b for b in bench_main.BENCHMARKS if b.name == "frontier"]
+    assert bench.on_request and not any(b.on_request for b in bench_main.BENCHMARKS if b is not bench)
