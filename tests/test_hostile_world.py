@@ -28,8 +28,8 @@ CASE_TIMEOUT_S = 60
 def _case_timeout() -> Iterator[None]:
     """A case that hangs (a FIFO opened for reading, a quadratic guard) fails instead."""
 
-    def stop(signum: int, frame: object) -> None:
-        raise TimeoutError(f"the case ran past {CASE_TIMEOUT_S} s")
+    def stop(signum: int, frame: object) -> None:  # pytest's Failed: no `except OSError` swallows it
+        pytest.fail(f"the case ran past {CASE_TIMEOUT_S} s")
 
     previous = signal.signal(signal.SIGALRM, stop)
     signal.alarm(CASE_TIMEOUT_S)
@@ -350,18 +350,6 @@ def test_tokenizer_options_textgen_never_writes_are_refused(
     assert next(iter(extra)) in err and "tokenizer" in err
 
 
-def test_what_the_tokenizers_library_sees_is_only_the_whitelisted_fields(
-        bpe_checkpoint_with: Callable[[dict], Path]) -> None:
-    from runtime.bpe_tokenizer import BPETokenizer
-    from textgen_core.training.checkpoint import load_checkpoint
-
-    stored = load_checkpoint(bpe_checkpoint_with({}))["tokenizer"]["tokenizer"]
-    data = BPETokenizer(stored).data
-    assert set(data) == {"version", "truncation", "padding", "added_tokens", "normalizer", "pre_tokenizer",
-                         "post_processor", "decoder", "model"}
-    assert data["padding"] is None and data["truncation"] is None
-
-
 @pytest.mark.parametrize("recorded", ["gutenberg:author=Austen,max-books=999999", "gutenberg:1342", "women-writers"])
 def test_evaluate_never_downloads_the_corpus_a_checkpoint_records(
         recorded: str, tiny_gpt_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -433,14 +421,13 @@ def test_a_trusted_torchscript_file_without_the_textgen_header_is_never_loaded(
     (["--block-size", str(4 * 10**12)], None, "contexts of at most 1,048,576"),
     ([], "[model]\nn_layer = 1000000000000000000000000000000\n", "at most 256 layers"),
     ([], "block_size = 4000000000000\n", "contexts of at most"),
-    ([], "block_size = 4e12\n", "must be an integer"),
-    ([], 'corpus = ["a", "b"]\n', "must be a string"),
     ([], "a = " + "[" * 5000 + "]" * 5000 + "\n", "not valid TOML"),
     (["--batch-size", str(10**21)], None, "--batch-size must be at most"),
     (["--max-iters", str(10**23)], None, "--max-iters must be at most"),
     (["--n-embd", str(10**21), "--n-head", "1"], None, "too large to build"),
     (["--n-embd", "3000000", "--n-head", "1", "--positions", "learned"], None, "more than 50%"),
     (["--model", "gan", "--seq-len", str(4 * 10**12)], None, "--seq-len is 4,000,000,000,000"),
+    (["--model", "stack", "--layers", "LAYERS"], "[model]\nn_embd = 1000000000000000000000\n", "too large to build"),
     (["--model", "gan", "--critic-layers", str(10**11)], None, "--critic-layers is"),
 ])
 def test_fresh_run_settings_are_bounded(args: list[str], toml: str | None, message: str, tmp_path: Path,
@@ -448,7 +435,11 @@ def test_fresh_run_settings_are_bounded(args: list[str], toml: str | None, messa
     from textgen_core.train import main as train_main
 
     config = []
-    if toml is not None:
+    if "LAYERS" in args:  # an example layers file with the [model] table replaced
+        example = (Path(__file__).parents[1] / "examples" / "stacks" / "lstm.toml").read_text()
+        (tmp_path / "layers.toml").write_text(toml + example[example.index("[train]"):])
+        args = [str(tmp_path / "layers.toml") if a == "LAYERS" else a for a in args]
+    elif toml is not None:
         (tmp_path / "run.toml").write_text(toml)
         config = ["--config", str(tmp_path / "run.toml")]
     family = [] if "--model" in args else ["--preset", "nano", "--sample-tokens", "0"]
