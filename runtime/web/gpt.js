@@ -30,6 +30,48 @@ export class GPT {
       this.bufferTensors = this.buffers.map((buffer) => new Tensor("float32", buffer, shape));
       this.fetches = [this.ports.logits, ...this.newNames];
     }
+    // A cached step's small inputs, made once and rewritten in place (onnxruntime-web copies
+    // them in at each run), as runtime/gpt.py's CacheBuffers.step binds its own.
+    this.step = {
+      ids: new BigInt64Array(1), positions: new BigInt64Array(1),
+      seqlens: new Int32Array(1), total: new Int32Array(1),
+    };
+    this.stepFeed = {
+      [this.ports.input_ids]: new Tensor("int64", this.step.ids, [1, 1]),
+      [this.ports.position_ids]: new Tensor("int64", this.step.positions, [1, 1]),
+      [this.ports.seqlens_k]: new Tensor("int32", this.step.seqlens, [1]),
+      [this.ports.total_sequence_length]: new Tensor("int32", this.step.total, []),
+    };
+  }
+
+  // The small inputs of a call of `ids` after `past`: the step's own tensors for one token.
+  smallInputs(ids, past) {
+    const { Tensor, ports } = this;
+    const count = ids.length;
+    const feed = {};
+    if (count === 1) {
+      this.step.ids[0] = BigInt(ids[0]);
+      this.step.positions[0] = BigInt(past.position);
+      this.step.seqlens[0] = past.length;
+      this.step.total[0] = past.length + 1;
+      feed[ports.input_ids] = this.stepFeed[ports.input_ids];
+      if (this.rotary) feed[ports.position_ids] = this.stepFeed[ports.position_ids];
+      if (this.lengthInputs) {
+        feed[ports.seqlens_k] = this.stepFeed[ports.seqlens_k];
+        feed[ports.total_sequence_length] = this.stepFeed[ports.total_sequence_length];
+      }
+      return feed;
+    }
+    feed[ports.input_ids] = new Tensor("int64", BigInt64Array.from(ids, BigInt), [1, count]);
+    if (this.rotary) {
+      const positions = BigInt64Array.from(ids, (_, k) => BigInt(past.position + k));
+      feed[ports.position_ids] = new Tensor("int64", positions, [1, count]);
+    }
+    if (this.lengthInputs) {
+      feed[ports.seqlens_k] = new Tensor("int32", Int32Array.of(past.length + count - 1), [1]);
+      feed[ports.total_sequence_length] = new Tensor("int32", Int32Array.of(past.length + count), []);
+    }
+    return feed;
   }
 
   // A cache of no positions, the next token at position 0 (buffers: their contents are ignored).
@@ -42,19 +84,11 @@ export class GPT {
 
   // Logits of the last of `ids` read after `past`, and the extended past.
   async forward(ids, past) {
-    const { Tensor, ports } = this;
+    const { ports } = this;
     const count = ids.length;
-    const feed = { [ports.input_ids]: new Tensor("int64", BigInt64Array.from(ids, BigInt), [1, count]) };
+    const feed = this.smallInputs(ids, past);
     const cache = this.newNames ? this.bufferTensors : past.cache;
     ports.past.forEach((name, i) => { feed[name] = cache[i]; });
-    if (this.rotary) {
-      const positions = BigInt64Array.from(ids, (_, k) => BigInt(past.position + k));
-      feed[ports.position_ids] = new Tensor("int64", positions, [1, count]);
-    }
-    if (this.lengthInputs) {
-      feed[ports.seqlens_k] = new Tensor("int32", Int32Array.of(past.length + count - 1), [1]);
-      feed[ports.total_sequence_length] = new Tensor("int32", Int32Array.of(past.length + count), []);
-    }
     const next = { length: past.length + count, position: past.position + count };
     let out;
     if (this.newNames) {
