@@ -219,15 +219,18 @@ def test_a_fifo_sidecar_beside_a_corpus_file_is_not_opened(tmp_path: Path) -> No
 
 
 @pytest.mark.parametrize("flag", ["--config", "--layers"])
-def test_settings_files_that_are_devices(flag: str, tiny_corpus_file: Path, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_settings_files_are_size_bounded_before_reading(flag: str, tiny_corpus_file: Path, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
     from textgen_core.train import main as train_main
 
+    big = tmp_path / "big.toml"
+    with open(big, "wb") as f:
+        f.truncate(8 << 20)  # sparse: refused by its size, nothing is read
     extra = ["--model", "stack"] if flag == "--layers" else []
     code = train_main(["--corpus", str(tiny_corpus_file), "--out", str(tmp_path / "m.pt"), *extra,
-                       flag, "/dev/zero", "--device", "cpu"])
+                       flag, str(big), "--device", "cpu"])
     assert code == 1
-    one_line_error(capsys)
+    assert "more than the 1 MB this reader accepts" in one_line_error(capsys)
 
 
 # 2. Guards and encoders whose time is superlinear --------------------------------------------
