@@ -6,14 +6,17 @@ GAN generator → ONNX: noise in, token ids and probabilities out, all S steps i
 
 Inputs (float32; `batch` dynamic):
     global_noise [batch, S, E] (or [batch, S] with the 1-d noise), step_noise [batch, S, E],
-    block_noise [batch, B, S, E], and uniform [batch, S] in [0, 1) when words are sampled
+    block_noise [batch, B, S, E], and uniform [batch, S] in [0, 1) when words are sampled, with
+    temperature [] (scalar): an input that is also an initializer holding 1.0, so a caller that
+    does not feed it (an older runtime, the web page) samples at temperature 1
 Outputs: token_ids [batch, S] int64 (`<end>` = 0 closes a sentence), probs [batch, S, V] float32
 
 The S-step loop is unrolled at export by tracing (S is fixed per model). The vocabulary, model config and
 format version ride in metadata_props (`textgen.kind` = `gan`), with the whole-file checksum.
 
-GAN generator → TorchScript: `forward(global_noise, step_noise, block_noise[, uniform]) ->
-(token_ids, probs)`, the same interface as the ONNX file.
+GAN generator → TorchScript: `forward(global_noise, step_noise, block_noise[, uniform,
+temperature]) -> (token_ids, probs)`, the same interface as the ONNX file (the temperature is
+required there).
 
 TorchScript files run code when loaded; they are for PyTorch deployments that trust the file.
 The vocabulary and config ride along as `_extra_files`.
@@ -36,6 +39,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
+from onnx import numpy_helper
 from torch import Tensor, nn
 
 from export.errors import ExportError
@@ -44,10 +48,11 @@ from export.parity import FP32_TOLERANCE, require_parity
 from export.staging import file_size, staged
 from export.torchscript_file import TorchScriptFile, extra_files, load_traced, save_traced
 from runtime import gan as runtime_gan
-from runtime.contract import GAN_OUTPUTS, UNIFORM
+from runtime.contract import GAN_OUTPUTS, TEMPERATURE, UNIFORM
 from runtime.errors import ModelFileError
 from runtime.gan import GANSampler
 from runtime.model_limits import bounded_size
+from runtime.sampler import GREEDY_BELOW
 from runtime.word_tokenizer import WordTokenizer
 from textgen_core.models.gan import Generator, draw_noise, gan_from_checkpoint, noise_shapes
 
@@ -87,19 +92,40 @@ class _Sampler(nn.Module):
         self.generator = generator
 
     def forward(self, global_noise: Tensor, step_noise: Tensor, block_noise: Tensor,
-                uniform: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        return self.generator(global_noise, step_noise, block_noise, uniform)
+                uniform: Tensor | None = None, temperature: Tensor | None = None
+                ) -> tuple[Tensor, Tensor]:
+        return self.generator(global_noise, step_noise, block_noise, uniform, temperature)
 
 
 def input_names(generator: Generator) -> list[str]:
-    return list(noise_shapes(generator.config, 1))
+    """The graph's inputs in positional order: the noise, then the temperature of a sampler."""
+    names = list(noise_shapes(generator.config, 1))
+    return [*names, TEMPERATURE] if UNIFORM in names else names
+
+
+def example_inputs(generator: Generator, temperature: float = 1.0, batch: int = 2,
+                   seed: int = 0) -> dict[str, Tensor]:
+    """Noise for `batch` sentences and, for a sampling generator, the 0-d temperature tensor."""
+    inputs = draw_noise(generator.config, batch, torch.Generator().manual_seed(seed))
+    if UNIFORM in inputs:
+        inputs[TEMPERATURE] = torch.tensor(temperature, dtype=torch.float32)
+    return inputs
+
+
+def default_temperature(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Give the `temperature` input the initializer 1.0: ONNX lets an initializer that is also a
+    graph input be overridden by a feed, so the input becomes optional with that default."""
+    if any(i.name == TEMPERATURE for i in proto.graph.input):
+        proto.graph.initializer.append(
+            numpy_helper.from_array(np.array(1.0, dtype=np.float32), TEMPERATURE))
+    return proto
 
 
 def export_gan_onnx(generator: Generator, tokenizer: WordTokenizer, path: str | Path) -> Path:
     path = Path(path)
     generator = generator.float().eval().cpu()
     names = input_names(generator)
-    example = draw_noise(generator.config, 2, torch.Generator().manual_seed(0))
+    example = example_inputs(generator)
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         # The TorchScript-based exporter: it records the unrolled S-step loop in seconds, where
@@ -107,10 +133,11 @@ def export_gan_onnx(generator: Generator, tokenizer: WordTokenizer, path: str | 
         warnings.simplefilter("ignore")
         torch.onnx.export(
             _Sampler(generator), tuple(example[n] for n in names), buffer, input_names=names,
-            output_names=OUTPUT_NAMES, dynamic_axes={n: {0: "batch"} for n in names + OUTPUT_NAMES},
+            output_names=OUTPUT_NAMES,
+            dynamic_axes={n: {0: "batch"} for n in names + OUTPUT_NAMES if n != TEMPERATURE},
             opset_version=OPSET, dynamo=False,
         )
-    proto = onnx.load_from_string(buffer.getvalue())
+    proto = default_temperature(onnx.load_from_string(buffer.getvalue()))
     return save_textgen_onnx(proto, path, kind="gan", tokenizer=tokenizer.to_dict(),
                              model_config=generator.config.to_dict())
 
@@ -118,35 +145,39 @@ def export_gan_onnx(generator: Generator, tokenizer: WordTokenizer, path: str | 
 BOUNDARY_MARGIN = 1e-5
 
 
-def parity_noise(generator: Generator, batch: int, seed: int) -> dict[str, Tensor]:
-    """Noise for a parity check, with every uniform at least BOUNDARY_MARGIN away from the
-    cumulative-probability boundaries of its step.
+def parity_noise(generator: Generator, batch: int, seed: int,
+                 temperature: float = 1.0) -> dict[str, Tensor]:
+    """Noise (and the temperature) for a parity check, with every uniform at least
+    BOUNDARY_MARGIN away from the cumulative-probability boundaries of its step, at `temperature`.
 
     Two correct implementations sum V float32 probabilities in different orders, so their
     cumulative sums differ by ~1e-6; a uniform that lands that close to a boundary picks the
     neighbouring word in one of them and every later step differs. Such a draw is moved to the
     middle of its step's likeliest word, so that parity measures the graph, not one rounding.
     """
-    noise = draw_noise(generator.config, batch, torch.Generator().manual_seed(seed))
-    if UNIFORM not in noise:
+    noise = example_inputs(generator, temperature, batch, seed)
+    if UNIFORM not in noise or temperature < GREEDY_BELOW:
         return noise
     with torch.inference_mode():
         for t in range(generator.config.seq_len):
-            _, probs = generator.eval()(**noise)
-            cdf = probs[:, t].double().cumsum(-1)
+            _, model_probs = generator.eval()(**noise)
+            # the distribution the word is drawn from: softmax(log p / T), in float64
+            probs = (model_probs[:, t].double().log() / temperature).softmax(-1)
+            cdf = probs.cumsum(-1)
             u = noise[UNIFORM][:, t].double()
             margin = (cdf - u[:, None]).abs().min(-1).values
             for b in torch.nonzero(margin < BOUNDARY_MARGIN).flatten().tolist():
-                k = int(probs[b, t].argmax())
+                k = int(probs[b].argmax())
                 low = float(cdf[b, k - 1]) if k else 0.0
                 noise[UNIFORM][b, t] = (low + float(cdf[b, k])) / 2
     return noise
 
 
-def gan_onnx_parity(generator: Generator, onnx_path: str | Path, seed: int = 0) -> tuple[float, float]:
+def gan_onnx_parity(generator: Generator, onnx_path: str | Path, seed: int = 0,
+                    temperature: float = 1.0) -> tuple[float, float]:
     """(max |Δprobs|, fraction of token ids that differ) between torch and onnxruntime on a batch
-    of 3 noise draws (see `parity_noise`)."""
-    noise = parity_noise(generator, 3, seed)
+    of 3 noise draws (see `parity_noise`) at `temperature`."""
+    noise = parity_noise(generator, 3, seed, temperature)
     with torch.inference_mode():
         ids, probs = generator.eval()(**noise)
     options = ort.SessionOptions()
@@ -161,15 +192,16 @@ def export_gan_torchscript(generator: Generator, tokenizer: WordTokenizer, path:
     path = Path(path)
     generator = generator.float().eval().cpu()
     names = input_names(generator)
-    example = draw_noise(generator.config, 2, torch.Generator().manual_seed(0))
+    example = example_inputs(generator)
     extra = extra_files("gan", tokenizer.to_dict(), generator.config.to_dict())
     with torch.no_grad():  # the S-step sampling loop is traced without autograd, as before
         return save_traced(_Sampler(generator), tuple(example[n] for n in names), path, extra)
 
 
-def gan_torchscript_parity(generator: Generator, ts_path: str | Path, seed: int = 0) -> tuple[float, float]:
-    """(max |Δprobs|, fraction of differing token ids) on a batch of 3 noise draws."""
-    noise = parity_noise(generator, 3, seed)
+def gan_torchscript_parity(generator: Generator, ts_path: str | Path, seed: int = 0,
+                           temperature: float = 1.0) -> tuple[float, float]:
+    """(max |Δprobs|, fraction of differing token ids) on a batch of 3 noise draws at `temperature`."""
+    noise = parity_noise(generator, 3, seed, temperature)
     names = input_names(generator)
     loaded = load_traced(ts_path)
     with torch.inference_mode():
@@ -179,8 +211,8 @@ def gan_torchscript_parity(generator: Generator, ts_path: str | Path, seed: int 
 
 
 class TorchScriptGAN:
-    """A trusted GAN TorchScript file: `forward(global_noise, step_noise, block_noise[, uniform])
-    -> (token_ids, probs)`."""
+    """A trusted GAN TorchScript file: `forward(global_noise, step_noise, block_noise[, uniform,
+    temperature]) -> (token_ids, probs)` (files traced before issue 31 take no temperature)."""
 
     kind = "gan"
 
@@ -199,6 +231,8 @@ class TorchScriptGAN:
                                  f"words but the model {vocab}")
         # The file's positional inputs, in the order draw_noise makes them (export/gan.py).
         self._inputs = list(runtime_gan.draw_noise(self.config, 1, np.random.default_rng(0)))
+        arguments = [a.name for a in self.module.forward.schema.arguments]
+        self.takes_temperature = TEMPERATURE in arguments
 
     @property
     def seq_len(self) -> int:
@@ -208,10 +242,16 @@ class TorchScriptGAN:
     def vocab_size(self) -> int:
         return self.tokenizer.vocab_size
 
-    def run(self, noise: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(token_ids [N, S], probs [N, S, V]) for explicit noise (see `draw_noise`)."""
+    def run(self, noise: dict[str, np.ndarray], temperature: float = 1.0
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """(token_ids [N, S], probs [N, S, V]) for explicit noise (see `draw_noise`), the words
+        drawn at `temperature`."""
+        inputs = [torch.from_numpy(noise[name]) for name in self._inputs]
+        t = runtime_gan.check_temperature(self, temperature)
+        if self.takes_temperature:
+            inputs.append(torch.tensor(t, dtype=torch.float32))
         with torch.inference_mode():
-            token_ids, probs = self.module(*(torch.from_numpy(noise[name]) for name in self._inputs))
+            token_ids, probs = self.module(*inputs)
         return token_ids.numpy(), probs.float().numpy()
 
     # The ONNX sampler's own code on top of `run`: the same noise stream, the same sentences.

@@ -53,7 +53,7 @@ from runtime.terminal_text import print_error, sanitize
 from runtime.tokenizer import start_ids
 from runtime.torchscript_trust import open_trusted
 
-# --temperature when none is given; it is left None in the parsed flags, since a GAN refuses one
+# --temperature when none is given; it is left None in the parsed flags, since a GAN's default is 1
 DEFAULT_TEMPERATURE = SamplingSettings().temperature
 
 HELP = """commands:
@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="continue this text once, print it as plain text and exit (the "
                              "continuation only; the prompt too with --echo)")
     add_echo(parser)
-    add_temperature(parser, f"0 = greedy (default {DEFAULT_TEMPERATURE}; a GAN takes none); "
+    add_temperature(parser, f"0 = greedy (default {DEFAULT_TEMPERATURE}; a GAN's default 1); "
                             "a comma list 0.5,1.0 (or the flag repeated) with --prompt: each prompt "
                             "sampled at each")
     parser.add_argument("--top-k", type=int, default=None,

@@ -82,6 +82,7 @@ GLOBAL_NOISE = "global_noise"  # [b, S, E], or [b, S] with the 1-d noise
 STEP_NOISE = "step_noise"  # [b, S, E]
 BLOCK_NOISE = "block_noise"  # [b, B, S, E]
 UNIFORM = "uniform"  # when the generator samples its softmax: [b, S] in [0, 1)
+TEMPERATURE = "temperature"  # with UNIFORM: [] float32, an input that is also an initializer (1.0)
 TOKEN_IDS = "token_ids"  # [b, S] int64
 PROBS = "probs"  # [b, S, V] float32
 GAN_OUTPUTS = (TOKEN_IDS, PROBS)

@@ -16,11 +16,13 @@ session: each Enter writes a new sentence (from fresh noise); `/seed N` restarts
 stream, `/quit` (or Ctrl-D) leaves. A GAN writes from noise alone, so it takes no prompt. A
 TorchScript file (`--trust-torchscript`) is sampled with the same noise and gives the same sentences.
 
-A GAN takes no --temperature (nor --top-k, --top-p): its exported graph chooses every word itself,
-by inverse-CDF sampling of its softmax at temperature 1 with one uniform input per step (or by
-argmax), and each step's word feeds the next step inside the graph, so the runtime never sees a
-distribution it could reshape. Honouring a temperature would need it as a graph input; the flag is
-refused in one line here and in `textgen_core.sample` rather than silently ignored.
+The exported graph chooses every word itself, by inverse-CDF sampling of softmax(logits / T) with
+one uniform input per step (or by argmax), and each step's word feeds the next step inside the
+graph, so the runtime never sees a distribution it could reshape: `--temperature T` reaches the
+graph as its `temperature` input (T = 0, or below runtime/sampler.py's GREEDY_BELOW: argmax), which
+is also an initializer holding 1.0, so a caller that does not feed it samples at T = 1. A file
+exported before that input existed samples at T = 1 only; any other T is refused in one line, as
+it is for a generator that picks words by argmax. --top-k and --top-p are refused in one line.
 """
 
 from __future__ import annotations
@@ -35,13 +37,22 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from runtime.contract import BLOCK_NOISE, GAN_OUTPUTS, GLOBAL_NOISE, PROBS, STEP_NOISE, TOKEN_IDS, UNIFORM
+from runtime.contract import (
+    BLOCK_NOISE,
+    GAN_OUTPUTS,
+    GLOBAL_NOISE,
+    PROBS,
+    STEP_NOISE,
+    TEMPERATURE,
+    TOKEN_IDS,
+    UNIFORM,
+)
 from runtime.errors import SamplingError, TextgenError
 from runtime.line_editing import read_line
 from runtime.model_limits import activation_bytes, bounded_size, check_memory
 from runtime.onnx_file import FLOAT, INT64, Port, basic_session_options, check_io, fail, read_textgen_onnx
 from runtime.onnx_file import model_kind as model_kind  # runtime/chat.py imports it from here
-from runtime.sampler import validate_seed
+from runtime.sampler import SamplingSettings, validate_seed
 from runtime.terminal_text import print_error, sanitize
 from runtime.torchscript_trust import open_trusted, torchscript_kind
 from runtime.word_tokenizer import WordTokenizer
@@ -95,6 +106,9 @@ class GANSampler:
         check_memory(self.path, activation_bytes(context=S, width=E * (B + 2), vocab=V, heads=1))
         self.session = checked.session(basic_session_options(threads))
         self._check_io()
+        # an initializer that is also an input: ONNX's optional input with a default (export/gan.py)
+        self.takes_temperature = any(i.name == TEMPERATURE
+                                     for i in self.session.get_overridable_initializers())
 
     @property
     def seq_len(self) -> int:
@@ -114,24 +128,50 @@ class GANSampler:
             raise fail(self.path, f"output probs has {probs.shape[2]} words, the vocabulary "
                                   f"{self.vocab_size}")
 
-    def run(self, noise: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """(token_ids [N, S], probs [N, S, V]) for explicit noise (see `draw_noise`)."""
-        token_ids, probs = self.session.run(list(GAN_OUTPUTS), noise)
+    def run(self, noise: dict[str, np.ndarray], temperature: float = 1.0
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """(token_ids [N, S], probs [N, S, V]) for explicit noise (see `draw_noise`), the words
+        drawn at `temperature` (`probs` stay the model's, at temperature 1)."""
+        feed = dict(noise)
+        if self.takes_temperature:
+            feed[TEMPERATURE] = np.array(check_temperature(self, temperature), dtype=np.float32)
+        else:
+            check_temperature(self, temperature)
+        token_ids, probs = self.session.run(list(GAN_OUTPUTS), feed)
         return token_ids, probs
 
-    def sample_ids(self, count: int, seed: int | None = None) -> np.ndarray:
+    def sample_ids(self, count: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
+        """Token ids [count, S] of `count` sentences at `temperature`; the same seed and
+        temperature give the same sentences."""
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise SamplingError(f"--num-samples must be a positive integer, got {count!r}")
+        check_temperature(self, temperature)  # before any noise is drawn
         rng = np.random.default_rng(seed)
-        return self.run(draw_noise(self.config, count, rng))[0]
+        return self.run(draw_noise(self.config, count, rng), temperature)[0]
 
-    def sample(self, count: int, seed: int | None = None) -> list[str]:
-        """`count` sentences as text; the same seed gives the same sentences."""
-        return [self.tokenizer.decode(row) for row in self.sample_ids(count, seed)]
+    def sample(self, count: int, seed: int | None = None, temperature: float = 1.0) -> list[str]:
+        """`count` sentences as text; the same seed and temperature give the same sentences."""
+        return [self.tokenizer.decode(row) for row in self.sample_ids(count, seed, temperature)]
+
+
+def check_temperature(sampler: Any, temperature: float) -> float:
+    """`temperature` checked as runtime/sampler.py checks it, and refused in one line where
+    `sampler` (a GANSampler or TorchScriptGAN: `path`, `config`, `takes_temperature`) can only
+    draw at 1: a generator that picks words by argmax, a file exported before the input."""
+    t = SamplingSettings(temperature=temperature).temperature
+    if t == 1.0:
+        return t
+    if sampler.config.get("token_choice", "sample") == "argmax":
+        raise SamplingError(f"{sampler.path} picks every word by argmax (--token-choice argmax) "
+                            "and takes no --temperature; leave it out")
+    if not sampler.takes_temperature:
+        raise SamplingError(f"{sampler.path} was exported before GAN temperatures and samples at "
+                            f"1 only; export it again (python -m export) for --temperature {t:g}")
+    return t
 
 
 WORDS_CHOSEN_IN_THE_MODEL = ("a GAN samples each word inside the model, from its softmax at "
-                             "temperature 1 (or by argmax), and takes no {flag}; leave it out")
+                             "--temperature (or by argmax), and takes no {flag}; leave it out")
 
 
 def _error(console: Console, message: str) -> None:
@@ -155,10 +195,11 @@ def check_gan_options(args: argparse.Namespace, interactive: bool = True) -> Non
     if args.prompt is not None:
         instead = "--num-samples N, or Enter in the interactive mode" if interactive else "--num-samples N"
         raise SamplingError(f"a GAN writes sentences from noise and takes no --prompt; use {instead}")
-    for flag, value in (("--temperature", args.temperature), ("--top-k", args.top_k),
-                        ("--top-p", args.top_p)):
+    for flag, value in (("--top-k", args.top_k), ("--top-p", args.top_p)):
         if value is not None:
             raise SamplingError(WORDS_CHOSEN_IN_THE_MODEL.format(flag=flag))
+    if args.temperature is not None:
+        SamplingSettings(temperature=args.temperature)  # the GPT's rule and message
     if args.num_samples is not None and args.num_samples < 1:
         raise SamplingError(f"--num-samples must be a positive integer, got {args.num_samples}")
 
@@ -177,13 +218,14 @@ def _check(args: argparse.Namespace) -> None:
     check_gan_options(args)
 
 
-def interactive(sampler: GANSampler, seed: int | None, console: Console) -> int:
+def interactive(sampler: GANSampler, seed: int | None, console: Console,
+                temperature: float = 1.0) -> int:
     rng = np.random.default_rng(seed)
     c = sampler.config
     console.print(Panel(Text.assemble(  # the path and the file's config values, filtered
         (sanitize(f"{sampler.path}\n"), "bold"),
         sanitize(f"GAN generator: {c.get('seq_len')} words at most, vocabulary {sampler.vocab_size}, "
-                 f"words chosen by {c.get('token_choice', 'sample')}, seed "
+                 f"words chosen by {c.get('token_choice', 'sample')} at temperature {temperature:g}, seed "
                  f"{seed if seed is not None else 'random'}\n"),
         ("Enter: a new sentence; /seed N restarts the noise; /quit leaves", "dim")),
         title="textgen GAN", title_align="left"))
@@ -211,7 +253,7 @@ def interactive(sampler: GANSampler, seed: int | None, console: Console) -> int:
             console.print("press Enter for a new sentence (/quit leaves)", style="dim")
             continue
         try:
-            ids, _ = sampler.run(draw_noise(sampler.config, 1, rng))
+            ids, _ = sampler.run(draw_noise(sampler.config, 1, rng), temperature)
         except TextgenError as exc:  # the graph failed (runtime/onnx_file.py CheckedSession)
             _error(console, str(exc))
             continue
@@ -225,12 +267,13 @@ def gan_main(args: argparse.Namespace) -> int:
         _check(args)
         validate_seed(args.seed)
         sampler = open_sampler(Path(args.model), args.threads, args.trust_torchscript)
+        temperature = check_temperature(sampler, 1.0 if args.temperature is None else args.temperature)
         if args.num_samples is not None:
-            for sentence in sampler.sample(args.num_samples, args.seed):
+            for sentence in sampler.sample(args.num_samples, args.seed, temperature):
                 sys.stdout.write(sanitize(sentence) + "\n")
             sys.stdout.flush()
             return 0
     except TextgenError as exc:
         _error(err, str(exc))
         return 1
-    return interactive(sampler, args.seed, Console(highlight=False))
+    return interactive(sampler, args.seed, Console(highlight=False), temperature)

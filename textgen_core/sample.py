@@ -4,8 +4,8 @@ streaming plain text to stdout; the same sampling code and settings as the runti
 several sequences, each prompt's as one batch (runtime/multi_sample.py), as `runtime.chat` does.
 
 A GAN checkpoint writes `--num-samples N` sentences (default 1), one per line, from the noise
-the runtime draws for the same seed (textgen_core/sampling.py); the options it cannot take are
-refused with the chat's one-line errors (runtime/gan.py)."""
+the runtime draws for the same seed, at `--temperature` (default 1) (textgen_core/sampling.py);
+the options it cannot take are refused with the chat's one-line errors (runtime/gan.py)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,8 @@ from textgen_core.training.checkpoint import load_checkpoint
 from textgen_core.training.config import DEVICES
 from textgen_core.training.device import resolve_device
 
-DEFAULT_TEMPERATURE = SamplingSettings().temperature  # --temperature stays None: a GAN takes none
+# --temperature stays None in the parsed flags: a GAN's default is 1, a GPT's this
+DEFAULT_TEMPERATURE = SamplingSettings().temperature
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_echo(parser)
     parser.add_argument("--max-new-tokens", type=int, default=None,
                         help=f"tokens to generate (default {DEFAULT_MAX_NEW_TOKENS}; a GAN takes none)")
-    add_temperature(parser, f"0 = greedy (default {DEFAULT_TEMPERATURE}; a GAN takes none); "
+    add_temperature(parser, f"0 = greedy (default {DEFAULT_TEMPERATURE}; a GAN's default 1); "
                             "a comma list 0.5,1.0 (or the flag repeated): each prompt sampled at each")
     parser.add_argument("--top-k", type=int, default=None,
                         help="keep the k likeliest tokens (default: all)")
@@ -138,8 +139,9 @@ def _sample_gan(args: argparse.Namespace, payload: dict) -> int:
                             "which the corpus markup cannot match); leave it out")
     gan, tokenizer = gan_from_checkpoint(payload)
     count = 1 if args.num_samples is None else args.num_samples
+    temperature = 1.0 if args.temperature is None else args.temperature
     for sentence in gan_sentences(gan.generator, tokenizer, count, args.seed,
-                                  resolve_device(args.device)):
+                                  resolve_device(args.device), temperature):
         sys.stdout.write(sanitize(sentence) + "\n")
     sys.stdout.flush()
     return 0

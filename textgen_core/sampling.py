@@ -12,8 +12,8 @@ Two ways to read the context, chosen by the layers (the runtime does the same):
   context is unbounded and a step costs the same at any length.
 
 GAN: sentences from its generator, with the runtime's noise: numpy draws it exactly as
-`runtime.chat --model gan.onnx` does (runtime/gan.py), so the same seed gives the same
-sentences from the checkpoint, the ONNX file and the TorchScript file.
+`runtime.chat --model gan.onnx` does (runtime/gan.py), so the same seed and temperature give the
+same sentences from the checkpoint, the ONNX file and the TorchScript file.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from runtime.decode import decode_batch
+from runtime.errors import SamplingError
 from runtime.gan import draw_noise
 from runtime.multi_sample import PieceDecoder, TokenBatches, sampled
 from runtime.sampler import SamplingSettings
@@ -154,14 +155,20 @@ BATCH = 256  # sentences per generator call; the noise is drawn for all of them 
 
 @torch.inference_mode()
 def gan_sentences(generator: Generator, tokenizer: WordTokenizer, count: int,
-                  seed: int | None = None, device: torch.device | str = "cpu") -> list[str]:
-    """`count` sentences as text; the same seed gives the runtime's sentences."""
+                  seed: int | None = None, device: torch.device | str = "cpu",
+                  temperature: float = 1.0) -> list[str]:
+    """`count` sentences as text, the words drawn at `temperature` (checked as the runtime
+    checks it); the same seed and temperature give the runtime's sentences."""
+    t = SamplingSettings(temperature=temperature).temperature
+    if generator.config.token_choice == "argmax" and t != 1.0:
+        raise SamplingError("this generator picks every word by argmax (--token-choice argmax) "
+                            "and takes no --temperature; leave it out")
     noise = draw_noise(generator.config.to_dict(), count, np.random.default_rng(seed))
     generator = generator.eval().to(device)
     sentences: list[str] = []
     for start in range(0, count, BATCH):
         chunk = {name: torch.from_numpy(array[start : start + BATCH]).to(device)
                  for name, array in noise.items()}
-        ids, _ = generator(**chunk)
+        ids, _ = generator(**chunk, temperature=torch.tensor(t, device=device))
         sentences += [tokenizer.decode(row) for row in ids.cpu().tolist()]
     return sentences

@@ -117,9 +117,9 @@ def test_header_names_the_kind_without_torch(stacks: dict[str, dict[str, Path]],
 
 @pytest.mark.parametrize(("extra", "message"), [
     (["--num-samples", "2"], "--trust-torchscript if you trust its origin"),
-    (["--num-samples", "2", "--trust-torchscript", "--temperature", "0.2"],
-     "a GAN samples each word inside the model, from its softmax at temperature 1 (or by argmax), "
-     "and takes no --temperature; leave it out"),
+    (["--num-samples", "2", "--trust-torchscript", "--top-p", "0.5"],
+     "a GAN samples each word inside the model, from its softmax at --temperature (or by argmax), "
+     "and takes no --top-p; leave it out"),
     (["--prompt", "the", "--trust-torchscript"], "a GAN writes sentences from noise and takes no --prompt"),
 ])
 def test_gan_file_bad_input(exported_tiny_gan: dict[str, Path], capsys: pytest.CaptureFixture[str],

@@ -26,6 +26,30 @@ def test_torch_writes_the_runtimes_sentences_for_the_same_seed(exported_tiny_gan
     assert torch_sentences == _lines(capsys) and len(torch_sentences) == 5
 
 
+@pytest.mark.parametrize("temperature", ["0", "0.5", "1.6"])
+def test_torch_onnx_and_torchscript_agree_at_each_temperature(exported_tiny_gan: dict[str, Path],
+                                                              capsys: pytest.CaptureFixture[str],
+                                                              temperature: str) -> None:
+    """The temperature is a graph input (issue 31): the same seed and temperature give the same
+    sentences from the checkpoint, the ONNX file and the TorchScript file."""
+    flags = ["--num-samples", "6", "--seed", "2", "--temperature", temperature]
+    assert sample_main([str(exported_tiny_gan["checkpoint"]), *flags]) == 0
+    torch_sentences = _lines(capsys)
+    assert chat_main(["--model", str(exported_tiny_gan["onnx"]), *flags]) == 0
+    assert _lines(capsys) == torch_sentences
+    assert chat_main(["--model", str(exported_tiny_gan["torchscript"]), "--trust-torchscript", *flags]) == 0
+    assert _lines(capsys) == torch_sentences and len(torch_sentences) == 6
+
+
+def test_temperature_one_is_the_default(exported_tiny_gan: dict[str, Path],
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    args = [str(exported_tiny_gan["checkpoint"]), "--num-samples", "4", "--seed", "3"]
+    assert sample_main(args) == 0
+    default = _lines(capsys)
+    assert sample_main([*args, "--temperature", "1"]) == 0
+    assert _lines(capsys) == default
+
+
 def test_one_sentence_by_default(exported_tiny_gan: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     assert sample_main([str(exported_tiny_gan["checkpoint"]), "--seed", "1"]) == 0
     assert len(_lines(capsys)) == 1
@@ -33,8 +57,7 @@ def test_one_sentence_by_default(exported_tiny_gan: dict[str, Path], capsys: pyt
 
 GAN_REFUSALS = [
     (["--prompt", "the king"], "a GAN writes sentences from noise and takes no --prompt; use --num-samples N"),
-    (["--temperature", "0.2"], "a GAN samples each word inside the model, from its softmax at "
-                               "temperature 1 (or by argmax), and takes no --temperature; leave it out"),
+    (["--temperature=-1"], "--temperature must be a finite number >= 0, got -1.0"),
     (["--top-k", "5"], "takes no --top-k; leave it out"),
     (["--num-samples", "0"], "--num-samples must be a positive integer, got 0"),
 ]

@@ -9,7 +9,8 @@ Generator, for a batch of N and S positions (E = n_embd, V = vocab_size):
         x = [feedback(token_0) .. feedback(token_{t-1}), step_noise_t] + positions   (N, t+1, E)
         x = noise blocks (self-attn, injected noise, cross-attn to style, feed-forward) → output blocks
         probs_t = softmax(head(x[:, -1]))                       (N, V)   keeps its gradient
-        token_t = choice(probs_t) (argmax, or inverse-CDF sampling with a uniform draw), detached
+        token_t = choice(probs_t) (argmax, or inverse-CDF sampling with a uniform draw of
+                  softmax(logits_t / temperature); temperature 0 is argmax), detached
     probs = stack(probs_t)                                      (N, S, V)
 
 Every random input is an argument, so the same noise gives the same sentence in torch, ONNX
@@ -27,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from runtime.sampler import GREEDY_BELOW
 from runtime.word_tokenizer import WordTokenizer
 from textgen_core.errors import CheckpointError, ConfigError
 from textgen_core.models.checkpoint_checks import metadata_errors, require_kind
@@ -132,6 +134,21 @@ def draw_noise(config: GANConfig, batch: int, generator: torch.Generator | None 
     return {k: v.to(device) for k, v in noise.items()}
 
 
+def inverse_cdf(probs: Tensor, u: Tensor, vocab_size: int) -> Tensor:
+    """The first id whose cumulative probability reaches u: (N, V), (N, 1) -> (N,).
+    `vocab_size` is a Python int so that the traced graph holds a constant, not a shape op."""
+    below = (probs.cumsum(-1) < u).sum(-1)
+    return below.clamp(max=vocab_size - 1)
+
+
+def tempered_choice(logits: Tensor, u: Tensor, temperature: Tensor, vocab_size: int) -> Tensor:
+    """A word drawn from softmax(logits / T) by inverse CDF; below GREEDY_BELOW the argmax, as
+    runtime/sampler.py decides (dividing by a smaller T would overflow). At T = 1 it draws the
+    same word as `inverse_cdf(logits.softmax(-1), u)`: dividing by 1 is exact."""
+    sampled = inverse_cdf((logits / temperature.clamp(min=GREEDY_BELOW)).softmax(-1), u, vocab_size)
+    return torch.where(temperature < GREEDY_BELOW, logits.argmax(dim=-1), sampled)
+
+
 class Generator(nn.Module):
     def __init__(self, config: GANConfig) -> None:
         super().__init__()
@@ -169,20 +186,25 @@ class Generator(nn.Module):
         return self.head(x[:, -1])
 
     def step_probs(self, global_noise: Tensor, step_noise: Tensor, block_noise: Tensor,
-                   uniform: Tensor | None = None) -> tuple[list[Tensor], list[Tensor]]:
-        """Per step: probabilities (N, V) with their gradient, and the chosen ids (N,), detached."""
+                   uniform: Tensor | None = None, temperature: Tensor | None = None
+                   ) -> tuple[list[Tensor], list[Tensor]]:
+        """Per step: probabilities (N, V) with their gradient, and the chosen ids (N,), detached.
+        `temperature` (a 0-d tensor; None: 1) reshapes only the sampled choice, never `probs`."""
         style = self.style(global_noise)
         probs: list[Tensor] = []
         ids: list[Tensor] = []
         prev: Tensor | None = None
         for t in range(self.config.seq_len):
-            p = self.step_logits(prev, step_noise[:, t : t + 1], block_noise, style).softmax(-1)
+            logits = self.step_logits(prev, step_noise[:, t : t + 1], block_noise, style)
+            p = logits.softmax(-1)
             chosen_from = p.detach()  # the fed-back token carries no gradient (seed, step 9)
             if uniform is None:
                 token = chosen_from.argmax(dim=-1)
-            else:  # inverse CDF: the first id whose cumulative probability reaches u
-                below = (chosen_from.cumsum(-1) < uniform[:, t : t + 1]).sum(-1)
-                token = below.clamp(max=self.config.vocab_size - 1)
+            elif temperature is None:
+                token = inverse_cdf(chosen_from, uniform[:, t : t + 1], self.config.vocab_size)
+            else:
+                token = tempered_choice(logits.detach(), uniform[:, t : t + 1], temperature,
+                                        self.config.vocab_size)
             emb = self.embed_tokens(token)[:, None]
             prev = emb if prev is None else torch.cat([prev, emb], dim=1)
             probs.append(p)
@@ -190,11 +212,12 @@ class Generator(nn.Module):
         return probs, ids
 
     def forward(self, global_noise: Tensor, step_noise: Tensor, block_noise: Tensor,
-                uniform: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Token ids (N, S) int64 and probabilities (N, S, V)."""
+                uniform: Tensor | None = None, temperature: Tensor | None = None
+                ) -> tuple[Tensor, Tensor]:
+        """Token ids (N, S) int64 and probabilities (N, S, V) (the model's, at temperature 1)."""
         if self.config.token_choice == "argmax":
             uniform = None
-        probs, ids = self.step_probs(global_noise, step_noise, block_noise, uniform)
+        probs, ids = self.step_probs(global_noise, step_noise, block_noise, uniform, temperature)
         return torch.stack(ids, dim=1), torch.stack(probs, dim=1)
 
     def teacher_forced_logits(self, real: Tensor, global_noise: Tensor, step_noise: Tensor,
