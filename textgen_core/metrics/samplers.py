@@ -17,13 +17,16 @@ Words = list[str]
 
 @torch.no_grad()
 def gan_sentences(gan: GAN, tokenizer: WordTokenizer, count: int, seed: int,
-                  batch_size: int = 256, device: torch.device | str = "cpu") -> list[Words]:
+                  batch_size: int = 256, device: torch.device | str = "cpu",
+                  temperature: float = 1.0) -> list[Words]:
+    """`count` sentences, each word drawn from the generator's softmax at `temperature`."""
     gan.eval().to(device)
     rng = torch.Generator().manual_seed(seed)
+    t = torch.tensor(float(temperature), device=device)
     out: list[Words] = []
     while len(out) < count:
         n = min(batch_size, count - len(out))
-        ids, _ = gan.generator(**draw_noise(gan.config, n, rng, device))
+        ids, _ = gan.generator(**draw_noise(gan.config, n, rng, device), temperature=t)
         out += [tokenizer.decode_words(row) for row in ids.cpu().tolist()]
     return out
 

@@ -38,10 +38,73 @@ def test_gpt_generation_metrics_at_two_temperatures(tiny_gpt_checkpoint: Path, t
     corpus = tmp_path / "c.txt"  # sentences the tiny GPT (trained on Hamlet's lines) can write
     corpus.write_text("To be, or not to be. To die: to sleep.\n\nAnd by opposing end them.\n" * 30)
     code = main([str(tiny_gpt_checkpoint), "--corpus", str(corpus), "--generation-metrics",
-                 "--num-samples", "6", "--temperatures", "0.5,1", "--device", "cpu"])
+                 "--num-samples", "6", "--temperatures", "0.5,1", "--device", "cpu",
+                 "--curve-out", str(tmp_path / "gpt.curve")])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "| GPT T=0.5 |" in out and "| GPT T=1 |" in out and "| unigram baseline |" in out
+    assert (tmp_path / "gpt.curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gan_curve_over_temperatures(tiny_gan_checkpoint: Path, sentence_corpus_file: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The sweep of issue 31: a row per temperature, the held-out NLL, the table and the plot."""
+    prefix = tmp_path / "curves" / "gan"
+    prefix.parent.mkdir()
+    code = main([str(tiny_gan_checkpoint), "--corpus", str(sentence_corpus_file), "--num-samples", "12",
+                 "--temperatures", "0.5,1,1.5", "--curve-out", str(prefix), "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    rows = {t: _table_row(out, f"GAN T={t}") for t in ("0.5", "1", "1.5")}
+    assert all(0 <= v <= 1 for row in rows.values() for v in row[:6])
+    nll = float(out.split("nats/word")[1].split("GAN ")[1].split()[0])
+    assert 0 < nll < math.log(40) + 1  # the tiny GAN's vocabulary has 40 words
+    table = (tmp_path / "curves" / "gan.md").read_text(encoding="utf-8")
+    assert "| GAN T=1.5 |" in table and "| held-out real |" in table
+    assert (tmp_path / "curves" / "gan.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote {prefix}.md and {prefix}.png" in " ".join(out.split())
+
+
+def test_gan_at_temperature_one_is_the_single_row(tiny_gan_checkpoint: Path, sentence_corpus_file: Path,
+                                                  tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --temperatures a GAN is one row at temperature 1, as before; the sweep's T=1 row
+    draws the same sentences."""
+    args = [str(tiny_gan_checkpoint), "--corpus", str(sentence_corpus_file), "--num-samples", "8",
+            "--device", "cpu"]
+    assert main(args) == 0
+    single = _table_row(capsys.readouterr().out, "GAN")
+    assert main([*args, "--temperatures", "1", "--curve-out", str(tmp_path / "c")]) == 0
+    assert _table_row(capsys.readouterr().out, "GAN T=1") == single
+
+
+def test_compare_puts_several_checkpoints_in_one_table(tiny_gan_checkpoint: Path, sentence_corpus_file: Path,
+                                                       tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "other.pt"
+    other.write_bytes(tiny_gan_checkpoint.read_bytes())
+    code = main([str(tiny_gan_checkpoint), "--corpus", str(sentence_corpus_file), "--num-samples", "8",
+                 "--temperatures", "0.7,1.3", "--compare", str(other), "--curve-out", str(tmp_path / "both"),
+                 "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    name = tiny_gan_checkpoint.name
+    assert _table_row(out, f"GAN {name} T=0.7") == _table_row(out, "GAN other.pt T=0.7")  # the same model
+    assert (tmp_path / "both.png").exists() and (tmp_path / "both.md").exists()
+
+
+def test_a_gan_and_a_gpt_on_one_plot(tiny_gan_checkpoint: Path, tiny_gpt_checkpoint: Path,
+                                     sentence_corpus_file: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """The GPT is measured with the GAN's vocabulary and sentence length, against the same
+    references; the tiny char GPT may write no sentence that short, which the header says."""
+    code = main([str(tiny_gan_checkpoint), "--corpus", str(sentence_corpus_file), "--num-samples", "4",
+                 "--temperatures", "1", "--compare", str(tiny_gpt_checkpoint),
+                 "--curve-out", str(tmp_path / "mixed"), "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    gpt = f"GPT {tiny_gpt_checkpoint.name} T=1"
+    assert f"| GAN {tiny_gan_checkpoint.name} T=1 |" in out
+    assert f"| {gpt} |" in out or f"words from {gpt}" in " ".join(out.split())
+    assert (tmp_path / "mixed.png").exists()
 
 
 def test_judge_prefers_corpus_text(tiny_gpt_checkpoint: Path) -> None:
@@ -57,10 +120,12 @@ def test_judge_prefers_corpus_text(tiny_gpt_checkpoint: Path) -> None:
     (["--judge", "{gan}"], "holds a 'gan' model, but this command needs a 'gpt' model"),
     (["--temperatures", "0,x"], "--temperatures must be"),
     (["--num-samples", "1"], "--num-samples must be at least 2"),
+    (["--compare", "{corpus}"], "is a text file: train on it with"),
 ])
 def test_bad_input(tiny_gan_checkpoint: Path, sentence_corpus_file: Path, capsys: pytest.CaptureFixture[str],
                    args: list[str], message: str) -> None:
-    args = [a.replace("{gan}", str(tiny_gan_checkpoint)) for a in args]
+    args = [a.replace("{gan}", str(tiny_gan_checkpoint)).replace("{corpus}", str(sentence_corpus_file))
+            for a in args]
     target = str(tiny_gan_checkpoint)
     code = main([target, "--corpus", str(sentence_corpus_file), *args])
     err = capsys.readouterr().err
