@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 
 from runtime.chat import main as chat_main
+from runtime.errors import SamplingError
+from runtime.word_tokenizer import WordTokenizer
+from textgen_core.models.gan import GAN, GANConfig
 from textgen_core.sample import main as sample_main
+from textgen_core.sampling import gan_sentences
 
 
 def _lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
@@ -103,3 +107,15 @@ def test_a_gpt_still_samples_at_the_default_temperature(tiny_gpt_checkpoint: Pat
     default = capsys.readouterr().out
     assert sample_main([*args, "--temperature", "0.8"]) == 0
     assert capsys.readouterr().out == default
+
+
+def test_an_argmax_generator_takes_no_other_temperature() -> None:
+    """Its words are the argmax whatever the temperature: 1 is accepted, anything else refused."""
+    config = GANConfig(vocab_size=6, seq_len=4, n_embd=8, n_head=2, ffn_hidden=8, n_mapping=1,
+                       n_noise_blocks=1, n_output_blocks=0, critic_layers=1, token_choice="argmax")
+    words = WordTokenizer(["<end>", "<unk>", "a", "b", "c", "d"])
+    generator = GAN(config).generator
+    assert len(gan_sentences(generator, words, 2, seed=0, temperature=1.0)) == 2
+    with pytest.raises(SamplingError, match=r"picks every word by argmax \(--token-choice argmax\) "
+                                            r"and takes no --temperature; leave it out"):
+        gan_sentences(generator, words, 2, seed=0, temperature=0.5)

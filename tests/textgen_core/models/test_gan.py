@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from textgen_core.errors import ConfigError
-from textgen_core.models.gan import GAN, GANConfig, draw_noise
+from textgen_core.models.gan import GAN, GANConfig, draw_noise, inverse_cdf, tempered_choice
 
 
 def _config(**overrides) -> GANConfig:
@@ -36,6 +36,38 @@ def test_chosen_words_follow_the_probabilities() -> None:
     gan = GAN(config)
     ids, probs = gan.generator(**draw_noise(config, 4, torch.Generator().manual_seed(2)))
     assert torch.equal(ids, probs.argmax(-1))
+
+
+def test_tempered_choice_at_one_is_the_plain_draw() -> None:
+    logits = torch.randn(64, 30, generator=torch.Generator().manual_seed(3))
+    u = torch.rand(64, 1, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(tempered_choice(logits, u, torch.tensor(1.0), 30),
+                       inverse_cdf(logits.softmax(-1), u, 30))
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1e-7])
+def test_tempered_choice_below_greedy_is_argmax(temperature: float) -> None:
+    logits = torch.randn(64, 30, generator=torch.Generator().manual_seed(5))
+    u = torch.rand(64, 1, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(tempered_choice(logits, u, torch.tensor(temperature), 30), logits.argmax(-1))
+
+
+def test_tempered_choice_when_hot_is_near_uniform() -> None:
+    """At a huge T every word is about equally likely: u = 0.55 of 10 words is the sixth."""
+    logits = torch.tensor([[5.0, -3.0, 0.0, 2.0, 1.0, -1.0, 4.0, 0.5, -2.0, 3.0]])
+    assert int(tempered_choice(logits, torch.tensor([[0.55]]), torch.tensor(1e6), 10)) == 5
+
+
+def test_generator_at_temperature_one_writes_the_untempered_words() -> None:
+    torch.manual_seed(0)
+    config = _config()
+    gan = GAN(config)
+    noise = draw_noise(config, 6, torch.Generator().manual_seed(7))
+    ids, probs = gan.generator(**noise)
+    tempered_ids, tempered_probs = gan.generator(**noise, temperature=torch.tensor(1.0))
+    assert torch.equal(ids, tempered_ids) and torch.equal(probs, tempered_probs)
+    cold_ids, cold_probs = gan.generator(**noise, temperature=torch.tensor(0.0))
+    assert torch.equal(cold_ids, cold_probs.argmax(-1))  # probs stay the model's, at temperature 1
 
 
 def test_feedback_is_detached_but_soft_outputs_carry_gradient() -> None:
