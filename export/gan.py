@@ -22,9 +22,10 @@ TorchScript files run code when loaded; they are for PyTorch deployments that tr
 The vocabulary and config ride along as `_extra_files`.
 
 The TorchScript file is sampled like the ONNX file:
-`TorchScriptGAN` has `GANSampler`'s API (`run(noise)`, `sample(n, seed)`, the config and the
-vocabulary) and shares its noise drawing (numpy, runtime/gan.py) and its sentence code, so
-the same seed gives the same sentences from either file.
+`TorchScriptGAN` has `GANSampler`'s API (`run(noise, temperature)`, `sample(n, seed,
+temperature)`, the config and the vocabulary) and shares its noise drawing (numpy,
+runtime/gan.py) and its sentence code, so the same seed and temperature give the same sentences
+from either file.
 """
 
 from __future__ import annotations
