@@ -88,7 +88,7 @@ def test_a_full_queue_refuses_a_job(exported_tiny: dict[str, Path]) -> None:
     engine = Engine(runtime.load(exported_tiny["onnx"]), max_rows=1, max_waiting=2)
     try:
         with pytest.raises(QueueFull, match="at most 2 may wait"):
-            engine.submit(Job([0], SamplingSettings(), [1, 2, 3], 5))
+            engine.submit(Job([0], SamplingSettings(), [1, 2, 3, 4], 5))  # 1 free row + 2
     finally:
         engine.close()
 
