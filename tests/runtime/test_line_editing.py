@@ -31,6 +31,7 @@ def test_editing_history_ctrl_c_and_ctrl_d(exported_tiny: dict[str, Path]) -> No
     child.expect("› ")
     # Ctrl-C drops a half-typed line and the session goes on.
     child.send("half typed")
+    child.expect("half typed")  # readline has the line (echoed) before the interrupt comes
     child.sendintr()
     child.expect("› ")
     assert child.isalive()
