@@ -51,7 +51,7 @@ class QueueFull(Exception):
 @dataclass(frozen=True)
 class Job:
     """One request: len(seeds) sequences continuing `prompt_ids` (a GAN job: len(seeds)
-    sentences from one random stream, `seeds[0]`, and no prompt)."""
+    sentences from one random stream, `seeds[0]`, at `settings.temperature`, and no prompt)."""
 
     prompt_ids: list[int]
     settings: SamplingSettings
@@ -257,7 +257,7 @@ class Engine:
 
     def _run_gan(self, ticket: Ticket) -> None:
         job = ticket.job
-        ids = self.sampler.sample_ids(len(job.seeds), job.seeds[0])
+        ids = self.sampler.sample_ids(len(job.seeds), job.seeds[0], job.settings.temperature)
         for i, row in enumerate(ids):
             sentence = self.sampler.tokenizer.decode(row)
             ticket.completion_tokens[i] = len(sentence.split())  # words
@@ -351,7 +351,7 @@ def run_alone(sampler: Any, job: Job) -> list[str]:
     """The texts a job's sequences get from the sampler itself, each in a run of its own: what
     every sequence must equal when it is served beside others (tests, the serving bench)."""
     if isinstance(sampler, GANSampler):
-        return sampler.sample(len(job.seeds), job.seeds[0])
+        return sampler.sample(len(job.seeds), job.seeds[0], job.settings.temperature)
     texts = []
     for seed in job.seeds:
         decoder, text_filter, pieces = sampler.piece_decoder(), StopFilter(job.stops), []

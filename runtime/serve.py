@@ -29,6 +29,7 @@ import socket
 import sys
 import threading
 import time
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from rich.console import Console
 from runtime.command_line import Parser
 from runtime.errors import TextgenError
 from runtime.file_kind import ONNX, explained, missing_model
-from runtime.gan import GANSampler
+from runtime.gan import GANSampler, check_temperature
 from runtime.openai_api import (
     ApiError,
     CompletionRequest,
@@ -68,8 +69,9 @@ from runtime.tokenizer import start_ids
 API_KEY_VARIABLE = "TEXTGEN_API_KEY"
 SOCKET_TIMEOUT_S = 30.0  # reading a request, or a client not reading its stream
 POLL_S = 0.05  # how often a waiting request looks at its client's socket
-# A GAN draws whole sentences from noise: these parameters mean nothing for it.
-GAN_REFUSES = ("temperature", "top_p", "top_k", "repetition_penalty", "stop", "echo")
+# A GAN draws whole sentences from noise, each word inside its graph at `temperature` (1 unless
+# the request says): these other parameters mean nothing for it.
+GAN_REFUSES = ("top_p", "top_k", "repetition_penalty", "stop", "echo")
 
 
 class Server(ThreadingHTTPServer):
@@ -272,8 +274,16 @@ class Handler(BaseHTTPRequestHandler):
             given = [name for name in GAN_REFUSES if isinstance(body, dict) and name in body]
             if given or request.prompts != [""]:
                 raise ApiError(400, f"a GAN draws whole sentences from noise: send an empty "
-                                    f"prompt and n, seed (not {', '.join(given) or 'a prompt'})",
+                                    f"prompt and n, seed, temperature (not "
+                                    f"{', '.join(given) or 'a prompt'})",
                                given[0] if given else "prompt", "unsupported_parameter")
+            temperature = body.get("temperature", 1.0)  # runtime.chat's default for a GAN
+            try:
+                check_temperature(self.server.engine.sampler, temperature)
+            except TextgenError as exc:
+                raise ApiError(400, str(exc), "temperature", "unsupported_value") from None
+            request = replace(request, settings=replace(request.settings,
+                                                        temperature=temperature))
         self._serve(request)
 
     def _chat(self) -> None:

@@ -97,11 +97,11 @@ def test_a_gan_job_draws_the_sentences_of_a_run_alone(exported_tiny_gan: dict[st
     sampler = runtime.load(exported_tiny_gan["onnx"])
     engine = Engine(sampler)
     try:
-        job = Job([], SamplingSettings(), job_seeds(7, 3), 100)
+        job = Job([], SamplingSettings(0.5), job_seeds(7, 3), 100)
         texts, finishes = _texts(engine.submit(job))
     finally:
         engine.close()
-    assert [texts[i] for i in range(3)] == sampler.sample(3, 7) == run_alone(sampler, job)
+    assert [texts[i] for i in range(3)] == sampler.sample(3, 7, 0.5) == run_alone(sampler, job)
     assert set(finishes.values()) == {"stop"}
 
 

@@ -300,9 +300,12 @@ def test_a_full_queue_is_429_and_sigterm_exits_cleanly(exported_tiny: dict[str, 
 def test_a_gan_file_serves_sentences(exported_tiny_gan: dict[str, Path]) -> None:
     served = start_server(exported_tiny_gan["onnx"])
     try:
+        sampler = runtime.load(exported_tiny_gan["onnx"])
         reply = served.client().completions.create(model="gan", prompt="", n=3, seed=2)
-        sentences = [c.text for c in reply.choices]
-        assert sentences == runtime.load(exported_tiny_gan["onnx"]).sample(3, 2)
+        assert [c.text for c in reply.choices] == sampler.sample(3, 2)  # temperature 1
+        reply = served.client().completions.create(model="gan", prompt="", n=3, seed=2,
+                                                   temperature=0.5)
+        assert [c.text for c in reply.choices] == sampler.sample(3, 2, 0.5)
         status, error = _post(served, "/v1/completions", {"prompt": "the", "n": 2})
         assert status == 400 and error["error"]["param"] == "prompt"
     finally:
