@@ -159,7 +159,7 @@ def test_training_on_a_search_with_markup_titles_lists_them_plainly(
     from textgen_core.data.gutenberg import book_paths as paths
 
     pg_mirror.set_catalogue(MARKUP_TITLES)
-    for book_id, _, title, *_ in MARKUP_TITLES:
+    for book_id, *_ in MARKUP_TITLES:
         pg_mirror.add_book(book_id, title="Tale")
     assert len(paths("gutenberg:author=Austen", pg_mirror.url)) == 3
     err = " ".join(capsys.readouterr().err.split())
