@@ -209,6 +209,23 @@ def _read_until(sock: socket.socket, marker: bytes) -> bytes:
     return received
 
 
+def _raw_request(port: int, headers: bytes, body: bytes = b"") -> socket.socket:
+    """A socket that has sent a POST /v1/completions with `headers` (each line ending in CRLF)
+    and `body`, as a client that may go away does."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                 + KEY.encode() + b"\r\n" + headers + b"\r\n" + body)
+    return sock
+
+
+def _long_stream(port: int) -> socket.socket:
+    """A streamed completion of 2,000 tokens, open until its first event has arrived."""
+    body = json.dumps({"prompt": "To", "max_tokens": 2000, "stream": True}).encode()
+    sock = _raw_request(port, b"Content-Length: " + str(len(body)).encode() + b"\r\n", body)
+    _read_until(sock, b"data: ")
+    return sock
+
+
 def _post(served: Served, path: str, body: object, **headers: str) -> tuple[int, dict]:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     return served.request("POST", path, data, headers)
@@ -251,25 +268,15 @@ def test_protocol_errors_are_json_too(server: Served) -> None:
     status, reply = server.request("GET", "/health", headers={"Authorization": "Bearer wrong"})
     assert status == 401 and reply["error"]["code"] == "invalid_api_key"
     big = b'{"prompt": "' + b"a" * (2 << 20) + b'"}'
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-                     + KEY.encode() + b"\r\nContent-Length: " + str(len(big)).encode()
-                     + b"\r\n\r\n")
-        assert b" 413 " in sock.recv(4096).split(b"\r\n")[0]
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-                     + KEY.encode() + b"\r\nTransfer-Encoding: chunked\r\n\r\n")
+    with _raw_request(server.port, b"Content-Length: " + str(len(big)).encode() + b"\r\n") as sock:
+        assert b" 413 " in sock.recv(4096).split(b"\r\n")[0]  # refused before the body is sent
+    with _raw_request(server.port, b"Transfer-Encoding: chunked\r\n") as sock:
         assert b" 411 " in sock.recv(4096).split(b"\r\n")[0]
     assert server.request("GET", "/health")[0] == 200
 
 
 def test_a_client_that_leaves_mid_stream_frees_its_row(server: Served) -> None:
-    body = json.dumps({"prompt": "To", "max_tokens": 2000, "stream": True}).encode()
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
-        sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-                     + KEY.encode() + b"\r\nContent-Length: " + str(len(body)).encode()
-                     + b"\r\n\r\n" + body)
-        _read_until(sock, b"data: ")
+    with _long_stream(server.port):
         assert server.request("GET", "/health")[1]["running"] == 1
     deadline = time.monotonic() + 10
     while server.request("GET", "/health")[1]["running"] and time.monotonic() < deadline:
@@ -281,12 +288,7 @@ def test_a_full_queue_is_429_and_sigterm_exits_cleanly(exported_tiny: dict[str, 
     served = start_server(exported_tiny["onnx"], "--max-batch", "1", "--max-queue", "0",
                           "--drain-seconds", "0")
     try:
-        body = json.dumps({"prompt": "To", "max_tokens": 2000, "stream": True}).encode()
-        with socket.create_connection(("127.0.0.1", served.port), timeout=30) as sock:
-            sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
-                         + KEY.encode() + b"\r\nContent-Length: " + str(len(body)).encode()
-                         + b"\r\n\r\n" + body)
-            _read_until(sock, b"data: ")
+        with _long_stream(served.port):
             status, reply = _post(served, "/v1/completions", {"prompt": "To", "max_tokens": 5})
             assert status == 429 and reply["error"]["code"] == "queue_full"
             code, log = served.stop()  # with a stream still running
