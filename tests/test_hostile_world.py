@@ -276,7 +276,7 @@ def test_the_runtime_bpe_encoder_is_near_linear_and_keeps_the_library_ids() -> N
 
 
 def test_a_long_stop_text_does_not_rescan_the_held_text() -> None:
-    from runtime.multi_sample import StopFilter
+    from runtime.stop_texts import StopFilter
 
     def stream(stop: str) -> str:
         f = StopFilter([stop])
@@ -368,6 +368,52 @@ def test_evaluate_never_downloads_the_corpus_a_checkpoint_records(
     assert evaluate_main([str(path), "--device", "cpu"]) == 1
     err = one_line_error(capsys)
     assert "never downloaded unasked" in err and "--corpus" in err
+
+
+@pytest.mark.parametrize("recorded_fingerprint", [None, "sha256:" + "0" * 64])
+def test_a_recorded_file_is_read_only_if_the_model_was_trained_on_it(
+        recorded_fingerprint: str | None, tiny_gpt_checkpoint: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A checkpoint naming any file the user can read (no fingerprint, or one of other text) gets
+    it neither measured nor quoted into a markup page."""
+    from textgen_core.evaluate import main as evaluate_main
+    from textgen_core.sample import main as sample_main
+    from textgen_core.training.checkpoint import load_checkpoint, save_checkpoint
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("To be, or not to be: the password is hunter2\n" * 20, encoding="utf-8")
+    payload = load_checkpoint(tiny_gpt_checkpoint)
+    payload["train_state"] = {**payload["train_state"], "corpus": str(secret),
+                              "corpus_fingerprint": recorded_fingerprint}
+    path = tmp_path / "recorded.pt"
+    save_checkpoint(payload, path)
+    assert evaluate_main([str(path), "--device", "cpu"]) == 1
+    assert "--corpus" in one_line_error(capsys)
+    page = tmp_path / "page.html"
+    assert sample_main([str(path), "--max-new-tokens", "20", "--html", str(page), "--device", "cpu"]) == 1
+    assert "--markup-corpus" in one_line_error(capsys)
+    assert not page.exists()
+
+
+def test_a_recorded_file_edited_since_training_is_not_measured_unasked(
+        tiny_gpt_checkpoint: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from textgen_core.data.corpus import corpus_fingerprint, resolve_corpus
+    from textgen_core.evaluate import main as evaluate_main
+    from textgen_core.training.checkpoint import load_checkpoint, save_checkpoint
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("To be, or not to be, that is the question.\n" * 40, encoding="utf-8")
+    payload = load_checkpoint(tiny_gpt_checkpoint)
+    payload["train_state"] = {**payload["train_state"], "corpus": str(corpus),
+                              "corpus_fingerprint": corpus_fingerprint(resolve_corpus(str(corpus)))}
+    path = tmp_path / "recorded.pt"
+    save_checkpoint(payload, path)
+    assert evaluate_main([str(path), "--device", "cpu"]) == 0
+    assert capsys.readouterr().out.startswith(f"{corpus} (val, ")
+    corpus.write_text("Something else entirely.\n" * 40, encoding="utf-8")
+    assert evaluate_main([str(path), "--device", "cpu"]) == 1
+    assert "fingerprint differs" in one_line_error(capsys)
+    assert evaluate_main([str(path), "--corpus", str(corpus), "--device", "cpu"]) == 0
 
 
 @pytest.mark.parametrize("encoding", ["rot13", "hex_codec", "base64"])

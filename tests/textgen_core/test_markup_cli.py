@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import runtime
+from textgen_core.data.corpus import corpus_fingerprint, resolve_corpus
 from textgen_core.markup import main as markup_main
 from textgen_core.sample import main as sample_main
 from textgen_core.training.checkpoint import load_checkpoint, save_checkpoint
@@ -59,7 +60,9 @@ def test_markup_cli_bad_input(tmp_path: Path, tiny_corpus_file: Path, capsys: py
 def test_sample_html_uses_the_checkpoints_corpus(tiny_gpt_checkpoint: Path, tiny_corpus_file: Path,
                                                   tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     payload = load_checkpoint(tiny_gpt_checkpoint)
-    payload["train_state"] = {**payload["train_state"], "corpus": str(tiny_corpus_file)}
+    fingerprint = corpus_fingerprint(resolve_corpus(str(tiny_corpus_file)))
+    payload["train_state"] = {**payload["train_state"], "corpus": str(tiny_corpus_file),
+                              "corpus_fingerprint": fingerprint}
     ckpt = tmp_path / "tiny.pt"
     save_checkpoint(payload, ckpt)
     out = tmp_path / "sample.html"

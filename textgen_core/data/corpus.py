@@ -29,6 +29,9 @@ from textgen_core.errors import CorpusError
 
 BUILTIN_CORPORA = ("shakespeare", "fortunes", "women-writers", "philosophers", "gutenberg:ID,...",
                    "gutenberg:author=...")
+# Named corpora a checkpoint may record and a command may read unasked: they come with the
+# project, so reading them can reveal nothing of the user's.
+SAFE_RECORDED_CORPORA = ("shakespeare", "fortunes")
 CHUNK_BYTES = 1 << 20
 FORMATS = ("text", "fortunes")
 
@@ -69,7 +72,9 @@ def recorded_corpus(train_state: object, checkpoint: str,
     """The corpus and encoding a checkpoint records, for a command that measures against them when
     the user names none; (None, None) when it records none. Only what is local and bounded is
     taken from a file: a Gutenberg spec (a download of up to 999,999 books from a mirror) must be
-    named by the user with `flag`, and the encoding must be a text codec."""
+    named by the user with `flag`, the encoding must be a text codec, and a file or folder is read
+    only when its files are the text the model was trained on (the recorded fingerprint matches),
+    so that a checkpoint cannot name any file the user can read and have it read or quoted."""
     state = train_state if isinstance(train_state, dict) else {}
     corpus, encoding = state.get("corpus"), state.get("encoding")
     if not isinstance(corpus, str) or not corpus:
@@ -84,7 +89,28 @@ def recorded_corpus(train_state: object, checkpoint: str,
         if not isinstance(encoding, str):
             raise CorpusError(f"{checkpoint} records a malformed encoding; pass --encoding")
         check_encoding(encoding, f"{checkpoint}: its recorded encoding")
+    if corpus not in SAFE_RECORDED_CORPORA:
+        _check_recorded_files(corpus, encoding, state.get("corpus_fingerprint"), checkpoint, flag)
     return corpus, encoding
+
+
+def _check_recorded_files(corpus: str, encoding: str | None, recorded: object, checkpoint: str,
+                          flag: str) -> None:
+    """A recorded file or folder must hold what the checkpoint's fingerprint says it was trained on.
+    Hashing the files reveals nothing (the fingerprint is all that is compared); only a match lets
+    the command read them as text."""
+    name_it = f"pass {flag} {corpus!r:.200} to measure on it anyway"
+    if not isinstance(recorded, str):
+        raise CorpusError(f"{checkpoint} records the corpus {corpus!r:.200} but not its fingerprint, so "
+                          f"it is not read unasked; {name_it}")
+    try:
+        found = corpus_fingerprint(resolve_corpus(corpus, encoding))
+    except CorpusError as exc:
+        raise CorpusError(f"{checkpoint} records the corpus {corpus!r:.200}, which cannot be read here "
+                          f"({exc}); pass {flag} to name the text to measure on") from None
+    if found != recorded:
+        raise CorpusError(f"{checkpoint} records the corpus {corpus!r:.200}, but its files are not the "
+                          f"text the model was trained on (their fingerprint differs); {name_it}")
 
 
 def resolve_corpus(
