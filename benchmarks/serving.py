@@ -1,7 +1,7 @@
 """What continuous batching buys: `python -m runtime.serve` at 1, 4, 8 and 16 concurrent streams.
 
 The baby shape (6x384, ctx 256, rotary: GroupQueryAttention's per-row lengths) with random
-weights, served in-process on 127.0.0.1 (runtime/serve.py's `Server` over runtime/scheduler.py's
+weights, served in-process on 127.0.0.1 (runtime/http_api.py's `Server` over runtime/scheduler.py's
 `Engine`); each client streams one completion of `new_tokens` tokens at temperature 0.8 with its
 own seed over raw HTTP and records when its first and last piece arrive. The reference, in the
 same run, is the runtime's batch-1 decode of one stream without a server (`generate`), timed
@@ -51,9 +51,9 @@ def run(workdir: Path, config: GPTConfig = BABY, new_tokens: int = 500,
         streams: tuple[int, ...] = STREAMS) -> tuple[list[Row], dict]:
     import runtime
     from export.gpt import export_gpt_onnx
+    from runtime.http_api import Server
     from runtime.openai_api import Limits
     from runtime.scheduler import Engine
-    from runtime.serve import Server
 
     model, tokenizer = bench_model(config)
     path = export_gpt_onnx(model, tokenizer, workdir / "serving.onnx")

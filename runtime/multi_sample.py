@@ -32,6 +32,7 @@ from runtime.atomic_file import atomic_file, check_target, describe_os_error
 from runtime.errors import SamplingError
 from runtime.regular_file import read_regular_text
 from runtime.sampler import SEED_LIMIT, SamplingSettings, validate_max_new_tokens
+from runtime.stop_texts import StopFilter, check_stops
 from runtime.terminal_text import sanitize
 from runtime.tokenizer import Tokenizer, start_ids
 
@@ -81,77 +82,6 @@ def plan_samples(prompts: Sequence[str], temperatures: Sequence[float], num_samp
                 samples.append(Sample(len(samples), p, prompt, temperature, j,
                                       None if seed is None else (seed + j) % SEED_LIMIT))
     return samples
-
-
-def check_stops(stop: Sequence[str]) -> list[str]:
-    stops = [stop] if isinstance(stop, str) else list(stop)
-    for text in stops:
-        if not isinstance(text, str) or not text:
-            raise SamplingError("--stop needs a non-empty text")
-    return stops
-
-
-class StopFilter:
-    """The text of one sequence as it streams, cut before the first stop text.
-
-    Each stop text is matched character by character with its KMP failure table (Knuth, Morris
-    and Pratt 1977), so a piece costs time in its own length, whatever the length of a stop text
-    or of the text held back; the longest partial match is what is held."""
-
-    def __init__(self, stops: Sequence[str]) -> None:
-        self.stops = list(stops)
-        self._fail = [_failure_table(s) for s in self.stops]
-        self._matched = [0] * len(self.stops)  # per stop text: how much of it the text now ends with
-        self.held = ""  # text that may begin a stop text: not streamed yet
-        self.stopped = False
-
-    def feed(self, piece: str) -> str:
-        """The part of `piece` (after what was held) that is safe to stream now; sets
-        `stopped` once a stop text has appeared (what comes after it is dropped)."""
-        if self.stopped:
-            return ""
-        text = self.held + piece
-        base = len(self.held)
-        matched = self._matched
-        for offset, c in enumerate(piece):
-            cut = -1
-            for j, stop in enumerate(self.stops):
-                k, fail = matched[j], self._fail[j]
-                while k and stop[k] != c:
-                    k = fail[k - 1]
-                if stop[k] == c:
-                    k += 1
-                if k == len(stop):  # the earliest-starting stop text that ends here wins
-                    start = base + offset + 1 - k
-                    cut = start if cut < 0 else min(cut, start)
-                    k = fail[k - 1]
-                matched[j] = k
-            if cut >= 0:
-                self.stopped, self.held = True, ""
-                return text[:cut]
-        hold = max(matched, default=0)
-        self.held = text[len(text) - hold:] if hold else ""
-        return text[:len(text) - hold]
-
-    def flush(self) -> str:
-        """What was held when the sequence ends without a stop text."""
-        held, self.held = self.held, ""
-        self._matched = [0] * len(self.stops)
-        return held
-
-
-def _failure_table(text: str) -> list[int]:
-    """KMP's table: entry i is the length of the longest proper prefix of text[:i + 1] that is
-    also its suffix."""
-    table = [0] * len(text)
-    k = 0
-    for i in range(1, len(text)):
-        while k and text[i] != text[k]:
-            k = table[k - 1]
-        if text[i] == text[k]:
-            k += 1
-        table[i] = k
-    return table
 
 
 @dataclass(frozen=True)

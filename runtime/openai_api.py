@@ -1,7 +1,7 @@
 """The OpenAI HTTP API as `python -m runtime.serve` speaks it: one schema for every request
 parameter, the chat template, and the shapes of replies, stream chunks and errors.
 
-Nothing here touches a socket or a model: runtime/serve.py parses the HTTP request and hands the
+Nothing here touches a socket or a model: runtime/http_api.py parses the HTTP request and hands the
 decoded JSON to `parse_completion` / `parse_chat`, which either return a `CompletionRequest` or
 raise `ApiError` (status, message, param), the error every route answers in OpenAI's shape
 `{"error": {"message", "type", "param", "code"}}`.

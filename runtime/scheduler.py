@@ -33,9 +33,9 @@ import numpy as np
 
 from runtime.gan import GANSampler
 from runtime.gpt import TextGenerator
-from runtime.multi_sample import StopFilter
 from runtime.row_cache import RowCache
 from runtime.sampler import SEED_LIMIT, SamplingSettings, sample_next
+from runtime.stop_texts import StopFilter
 from runtime.window import WindowPlan
 
 FINISH_STOP = "stop"  # a stop text, or a GAN's sentence

@@ -16,7 +16,8 @@ from export.gpt import export_gpt_onnx
 from export.stack import export_stack_onnx
 from runtime import chat
 from runtime.errors import SamplingError
-from runtime.multi_sample import StopFilter, narrow_for_gan, plan_samples, stops_of
+from runtime.multi_sample import narrow_for_gan, plan_samples, stops_of
+from runtime.stop_texts import StopFilter
 from runtime.tokenizer import CharTokenizer
 from textgen_core.models.gpt import GPT, GPTConfig, gpt_from_checkpoint
 from textgen_core.models.stack.model import Stack
