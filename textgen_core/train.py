@@ -96,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "(default $TEXTGEN_GUTENBERG_MIRROR, else https://www.gutenberg.org/)")
     parser.add_argument("--out", metavar="FILE.pt", help="checkpoint path (default models/<model>.pt)")
     parser.add_argument("--preset", metavar="NAME",
-                        help="named settings: gpt: cpu, baby, fast, nano (default: by device); "
+                        help="named settings: gpt: cpu, cpu-bpe (cpu over bpe 2048), baby, fast, nano "
+                             "(default: by device); "
                              "gan and stack: nano")
     parser.add_argument("--config", metavar="FILE.toml",
                         help="TOML file of settings ([model], [train] tables)")

@@ -61,6 +61,33 @@ def _train(corpus: Path, out: Path, family: str, kind: str, *extra: str) -> None
     assert train_main(flags) == 0
 
 
+@pytest.mark.parametrize(("flags", "kind", "vocab_size"), [
+    ([], "bpe", 300),  # the preset's tokenizer, the flag's size (2,048 is more than the tiny corpus has)
+    (["--tokenizer", "char"], "char", None),  # a named tokenizer brings its own size or none
+    (["--tokenizer", "word", "--vocab-size", "60"], "word", None),
+])
+def test_the_cpu_bpe_preset_brings_its_tokenizer_unless_one_is_named(
+        flags: list[str], kind: str, vocab_size: int | None, corpus: Path, tmp_path: Path) -> None:
+    from textgen_core.training.presets import get_preset
+
+    preset, cpu = get_preset("cpu-bpe"), get_preset("cpu")
+    assert preset["tokenizer"] == {"tokenizer": "bpe", "vocab_size": 2048}
+    assert preset["model"] == cpu["model"]  # the cpu shape and schedule, on Muon
+    assert preset["train"] == {**cpu["train"], "optimizer": "muon", "muon_lr": 0.02}
+    out = tmp_path / "m.pt"
+    size = ["--vocab-size", "300"] if not flags else []
+    assert train_main(["--preset", "cpu-bpe", "--corpus", str(corpus), "--out", str(out), *TINY,
+                       "--n-layer", "1", *size, *flags]) == 0
+    tokenizer = load_checkpoint(out)["tokenizer"]
+    assert tokenizer["type"] == kind
+    if vocab_size is not None:
+        assert runtime_vocab_size(out) == vocab_size
+
+
+def runtime_vocab_size(checkpoint: Path) -> int:
+    return gpt_from_checkpoint(load_checkpoint(checkpoint))[1].vocab_size
+
+
 @pytest.mark.parametrize("family", ["gpt", "stack"])
 @pytest.mark.parametrize("kind", ["char", "word", "bpe"])
 def test_train_resume_export_and_sample_the_same_as_torch(

@@ -46,7 +46,8 @@ def build_spec(request: RunRequest) -> RunSpec[GPTConfig, TrainConfig]:
                           request.train)
     train_config = TrainConfig(**train)
     init_payload = None
-    tokenizer = run_tokenizer_spec(run, None, None) if not request.init_from else None
+    tokenizer = (run_tokenizer_spec(_with_preset_tokenizer(run, preset), None, None)
+                 if not request.init_from else None)
     if request.init_from:
         init_payload = request.checkpoint(request.init_from, "gpt")
         gpt_from_checkpoint(init_payload)  # validates weights against config before training
@@ -70,6 +71,15 @@ def build_spec(request: RunRequest) -> RunSpec[GPTConfig, TrainConfig]:
         tokenizer=tokenizer or TokenizerSpec(),
         time_budget=budget_minutes(run), max_iters_given="max_iters" in request.train,
     )
+
+
+def _with_preset_tokenizer(run: dict, preset: dict) -> dict:
+    """A fresh run's tokenizer settings: the preset's (`cpu-bpe`: bpe, 2,048) unless the run names
+    a tokenizer, which then brings its own vocabulary size or none."""
+    if run.get("tokenizer") is not None or "tokenizer" not in preset:
+        return run
+    return {**run, **preset["tokenizer"],
+            **({"vocab_size": run["vocab_size"]} if run.get("vocab_size") is not None else {})}
 
 
 def _resume_spec(request: RunRequest, out: Path, device: str) -> RunSpec:

@@ -122,6 +122,7 @@ class TimeBudget:
         self._finish = {"evaluate": 0.0, "save": 0.0}  # what the last evaluation and save took
         self._decay_from: float | None = None
         self._marks = {"evaluate": 1, "save": 1}  # the next tenth and quarter
+        self._measured = {"evaluate": 0, "save": 0}  # evaluations and saves timed so far
         self._step_start = self.started
         self._step_s = 0.0  # a step's time, smoothed; the process's first step (compilation,
         # caches) only until the second is measured
@@ -148,6 +149,7 @@ class TimeBudget:
             kind = "evaluate" if self._after.evaluate else "save" if self._after.save else None
             if kind is not None:
                 self._finish[kind] = gap
+                self._measured[kind] += 1
                 count = EVALUATIONS if kind == "evaluate" else CHECKPOINTS
                 self._marks[kind] = int((now - self.started) * count / self.seconds) + 1
         self.fraction = self.agree(min((now - self.started) / self.usable, 1.0))
@@ -193,9 +195,11 @@ class TimeBudget:
 
     def _passed(self, kind: str, elapsed: float, count: int) -> bool:
         """Whether the next of `count` marks is passed; intermediate evaluations (or saves) that
-        would cost more than a tenth of the budget in all (a budget of seconds) wait for the end."""
+        would cost more than a tenth of the budget in all (a budget of seconds) wait for the end.
+        The first one's cost also pays for imports and caches, so the rule waits for a second."""
         mark = self._marks[kind]
-        if elapsed < mark * self.seconds / count or self._finish[kind] * count > self.seconds / 10:
+        costly = self._measured[kind] >= 2 and self._finish[kind] * count > self.seconds / 10
+        if elapsed < mark * self.seconds / count or costly:
             return False
         self._marks[kind] = int(elapsed * count / self.seconds) + 1
         return True
