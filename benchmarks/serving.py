@@ -54,6 +54,7 @@ def run(workdir: Path, config: GPTConfig = BABY, new_tokens: int = 500,
     from runtime.http_api import Server
     from runtime.openai_api import Limits
     from runtime.scheduler import Engine
+    from runtime.serve import server_spins
 
     model, tokenizer = bench_model(config)
     path = export_gpt_onnx(model, tokenizer, workdir / "serving.onnx")
@@ -66,7 +67,7 @@ def run(workdir: Path, config: GPTConfig = BABY, new_tokens: int = 500,
             pass
         return new_tokens / (time.perf_counter() - t0)
 
-    engine = Engine(runtime.load(path), max_rows=max(streams), max_waiting=64)
+    engine = Engine(runtime.load(path, spin=server_spins()), max_rows=max(streams), max_waiting=64)
     server = Server(("127.0.0.1", 0), engine, "bench", {}, Limits(), None, 256, None)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

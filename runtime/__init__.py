@@ -16,15 +16,17 @@ from runtime.onnx_file import model_kind
 from runtime.stack import StackGenerator
 
 
-def load(path: str | Path, threads: int | None = None) -> TextGenerator | GANSampler | StackGenerator:
+def load(path: str | Path, threads: int | None = None, spin: bool | None = None
+         ) -> TextGenerator | GANSampler | StackGenerator:
     """Open and check an exported ONNX model (see runtime/onnx_file.py for the checks): a
-    `TextGenerator` for a GPT, a `GANSampler` (`.sample(n, seed)`) for a GAN generator."""
+    `TextGenerator` for a GPT, a `GANSampler` (`.sample(n, seed)`) for a GAN generator.
+    `spin`: whether onnxruntime's workers spin between kernels (None: TEXTGEN_SPIN, else yes)."""
     kind = model_kind(path)
     if kind == "gan":
-        return GANSampler(path, threads=threads)
+        return GANSampler(path, threads=threads, spin=spin)
     if kind == "stack":  # a layer stack (runtime/stack.py), same generate() API
-        return StackGenerator(path, threads=threads)
-    return TextGenerator(path, threads=threads)
+        return StackGenerator(path, threads=threads, spin=spin)
+    return TextGenerator(path, threads=threads, spin=spin)
 
 
 __all__ = ["GANSampler", "StackGenerator", "TextGenerator", "load"]

@@ -89,7 +89,7 @@ class GANSampler:
 
     kind = "gan"
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, threads: int | None = None, spin: bool | None = None) -> None:
         self.path = Path(path)
         checked = read_textgen_onnx(self.path, "gan", "not a GAN")
         tokenizer, self.config = checked.tokenizer, checked.config
@@ -104,7 +104,7 @@ class GANSampler:
                                   f"{V}")
         # per sentence: the noise (B + 2 planes of S x E) and the probabilities
         check_memory(self.path, activation_bytes(context=S, width=E * (B + 2), vocab=V, heads=1))
-        self.session = checked.session(basic_session_options(threads))
+        self.session = checked.session(basic_session_options(threads, spin))
         self._check_io()
         # an initializer that is also an input: ONNX's optional input with a default (export/gan.py)
         self.takes_temperature = any(i.name == TEMPERATURE

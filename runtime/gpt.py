@@ -139,11 +139,11 @@ def attention_lengths(past: int, batch: int, length: int) -> dict[str, np.ndarra
             TOTAL_SEQUENCE_LENGTH: np.array(past + length, np.int32)}
 
 
-def session_options(threads: int | None) -> ort.SessionOptions:
+def session_options(threads: int | None, spin: bool | None = None) -> ort.SessionOptions:
     """`basic_session_options` (threads, spinning) with every graph optimisation on (layer-norm,
     GELU and matmul fusions on top of the export's). `threads` None keeps onnxruntime's
     default, one per physical core."""
-    options = basic_session_options(threads)
+    options = basic_session_options(threads, spin)
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return options
 
@@ -151,7 +151,7 @@ def session_options(threads: int | None) -> ort.SessionOptions:
 class OnnxGPT:
     """A checked GPT ONNX model: one forward call with a key/value cache."""
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, threads: int | None = None, spin: bool | None = None) -> None:
         self.path = Path(path)
         # A GAN or stack file: runtime.load() opens it with runtime/gan.py or runtime/stack.py.
         checked = read_textgen_onnx(self.path, "gpt", "not a GPT; open it with runtime.load(), "
@@ -159,7 +159,7 @@ class OnnxGPT:
         self.kind, self.tokenizer, self.config = checked.kind, checked.tokenizer, checked.config
         checked.verify_checksum()
         self.shape = _shape(self.path, self.config, self.tokenizer)
-        self.session = checked.session(session_options(threads))
+        self.session = checked.session(session_options(threads, spin))
         takes = {arg.name for arg in self.session.get_inputs()}
         # Rotary files from before GroupQueryAttention have a cache that only grows (copied).
         self.shape = replace(self.shape, cache_buffers=self.shape.rotary and SEQLENS_K in takes)
@@ -310,8 +310,8 @@ class CacheBuffers:
 class TextGenerator(SequenceSampler):
     """`generate(prompt, ...)` for a GPT file (runtime/multi_sample.py's `SequenceSampler`)."""
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
-        self.model = OnnxGPT(path, threads=threads)
+    def __init__(self, path: str | Path, threads: int | None = None, spin: bool | None = None) -> None:
+        self.model = OnnxGPT(path, threads=threads, spin=spin)
         self.tokenizer = self.model.tokenizer
         self.block_size = self.model.shape.block_size
         self.vocab_size = self.model.shape.vocab_size

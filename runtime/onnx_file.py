@@ -206,20 +206,28 @@ def model_kind(path: str | Path) -> str | None:
 SPIN_VARIABLE = "TEXTGEN_SPIN"
 
 
-def basic_session_options(threads: int | None) -> ort.SessionOptions:
+def spinning(default: bool = True) -> bool:
+    """Whether onnxruntime's worker threads spin between kernels: TEXTGEN_SPIN (0 or 1) when set,
+    else `default` (a command's choice: the server's workers sleep, see runtime/serve.py)."""
+    value = os.environ.get(SPIN_VARIABLE)
+    return default if value is None else value.strip() != "0"
+
+
+def basic_session_options(threads: int | None, spin: bool | None = None) -> ort.SessionOptions:
     """onnxruntime's defaults, quiet, with `threads` intra-op threads when given.
 
     Worker threads spin between kernels, as onnxruntime does by default: a token is ~50 short
     kernels, and waking a sleeping worker for each made batch-1 decoding 1.3x slower on an idle
-    machine (docs/performance.md). Where other processes hold the cores, spinning workers
-    fight them (decoding measured ~2x slower); TEXTGEN_SPIN=0 makes the workers sleep instead."""
+    machine (docs/performance.md). Where other processes or threads hold the cores, spinning
+    workers fight them (decoding measured ~2x slower); `spin` False (or TEXTGEN_SPIN=0 when
+    `spin` is None) makes the workers sleep instead."""
     options = ort.SessionOptions()
     # Fatal only: a failed kernel is reported as a ModelFileError (CheckedSession); onnxruntime's
     # own log line would repeat it raw, node names from the file (escape sequences) included.
     options.log_severity_level = 4
     if threads:
         options.intra_op_num_threads = threads
-    if os.environ.get(SPIN_VARIABLE, "1").strip() == "0":
+    if not (spinning() if spin is None else spin):
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 

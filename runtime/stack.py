@@ -109,7 +109,7 @@ def _memory(path: Path, config: dict[str, Any], layers: list[dict[str, Any]], bl
 class OnnxStack:
     """A checked stack ONNX model: logits and the next recurrent state for ids and a state."""
 
-    def __init__(self, path: str | Path, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, threads: int | None = None, spin: bool | None = None) -> None:
         self.path = Path(path)
         checked = read_textgen_onnx(self.path, "stack", "not a layer stack")
         self.tokenizer, self.config = checked.tokenizer, checked.config
@@ -126,7 +126,7 @@ class OnnxStack:
         self._state_names = state_input_names(self.layers)
         self._hidden = [h for _, kind, h in state_layers(self.layers)
                         for _ in range(2 if kind == "LSTM" else 1)]
-        self.session = checked.session(basic_session_options(threads))
+        self.session = checked.session(basic_session_options(threads, spin))
         self._check_io()
         self._output_names = [LOGITS, *state_output_names(self.layers)]
 
@@ -156,10 +156,10 @@ class StackGenerator(SequenceSampler):
     `TextGenerator`."""
 
     def __init__(self, path: str | Path, threads: int | None = None,
-                 model: OnnxStack | None = None) -> None:
+                 model: OnnxStack | None = None, spin: bool | None = None) -> None:
         # `model`: an opened model with OnnxStack's interface (forward, empty_state, sizes) to
         # sample instead of opening `path`; export/stack.py passes a TorchScript one.
-        self.model = OnnxStack(path, threads=threads) if model is None else model
+        self.model = OnnxStack(path, threads=threads, spin=spin) if model is None else model
         self.tokenizer = self.model.tokenizer
         self.block_size = self.model.block_size
         self.vocab_size = self.model.vocab_size

@@ -1,4 +1,4 @@
-"""onnxruntime workers spin by default; TEXTGEN_SPIN=0 makes them sleep (shared machines)."""
+"""onnxruntime workers spin by default (the server's sleep); TEXTGEN_SPIN=0 or 1 overrides."""
 
 import pytest
 
@@ -19,3 +19,14 @@ def test_workers_spin_unless_told_not_to(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv(SPIN_VARIABLE, "0")
     assert not _spinning(session_options(None)) and not _spinning(basic_session_options(2))
     assert basic_session_options(2).intra_op_num_threads == 2
+
+
+def test_the_server_sleeps_unless_told_to_spin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server's own threads need the cores that spinning workers would hold."""
+    from runtime.serve import server_spins
+
+    monkeypatch.delenv(SPIN_VARIABLE, raising=False)
+    assert not server_spins() and not _spinning(session_options(None, server_spins()))
+    assert _spinning(session_options(None, True)) and not _spinning(basic_session_options(2, False))
+    monkeypatch.setenv(SPIN_VARIABLE, "1")
+    assert server_spins()
