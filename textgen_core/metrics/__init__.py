@@ -1,1 +1,1 @@
-"""Quality and diversity measures of generated sentences (BLEU, self-BLEU, judge NLL)."""
+"""Quality and diversity measures of generated sentences (BLEU, self-BLEU, judge NLL, reverse NLL)."""

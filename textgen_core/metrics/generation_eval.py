@@ -5,8 +5,9 @@ Rows: the model's sentences (a GPT at each of `--temperatures`, a GAN at 1 or at
 those of every `--compare` checkpoint, the unigram baseline of the same vocabulary, and held-out
 real sentences (the ceiling); a GAN's teacher-forced held-out NLL under the table. With
 `--temperatures` the table and the quality/diversity plot are also written (curve.py).
-BLEU-2..4 against held-out sentences of the corpus, self-BLEU-2..4 within each row, and with
-`--judge GPT.pt` the judge's NLL per character.
+BLEU-2..4 against held-out sentences of the corpus, self-BLEU-2..4 within each row, the reverse
+NLL (the held-out references under a bigram model of the row's sentences, reverse.py: a
+collapsed generator scores badly), and with `--judge GPT.pt` the judge's NLL per character.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from textgen_core.metrics.bleu import References
 from textgen_core.metrics.curve import Series, write_curve
 from textgen_core.metrics.judge import judge_nll
 from textgen_core.metrics.report import Row, measure, render
+from textgen_core.metrics.reverse import reverse_nll
 from textgen_core.metrics.samplers import gan_sentences, gpt_sentences, unigram_sentences
 from textgen_core.models.gan import GAN, draw_noise, gan_from_checkpoint
 from textgen_core.models.gpt import gpt_from_checkpoint
@@ -127,6 +129,9 @@ def generation_report(args: argparse.Namespace, payload: dict[str, Any]) -> str:
                           f"{seq_len - 1} words; BLEU needs at least 4")
     n = min(args.num_samples, len(held_out) // 2)  # the real row and the references never overlap
     references = References(held_out[: len(held_out) - n])
+
+    def reverse(sentences: list[list[str]]) -> float:
+        return reverse_nll(sentences, held_out[: len(held_out) - n], data.tokenizer.vocab_size)
     rows: list[Row] = []
     series: list[Series] = []
     silent: list[str] = []  # GPT rows without a single sentence of the measured length
@@ -142,7 +147,7 @@ def generation_report(args: argparse.Namespace, payload: dict[str, Any]) -> str:
                 name = f"{label} T={t:g}" if sweep else label
                 line.temperatures.append(t)
                 sampled = gan_sentences(gan, own_words, n, args.seed, device=device, temperature=t)
-                line.rows.append(measure(name, sampled, references, judge))
+                line.rows.append(measure(name, sampled, references, judge, reverse=reverse))
             nll_notes.append(f"{label} {held_out_nll(gan, data.val, args.seed, device):.3f}")
         else:
             model, chars = gpt_from_checkpoint(loaded)
@@ -151,7 +156,8 @@ def generation_report(args: argparse.Namespace, payload: dict[str, Any]) -> str:
                                         device=device)
                 if sampled:
                     line.temperatures.append(t)
-                    line.rows.append(measure(f"{label} T={t:g}", sampled, references, judge))
+                    line.rows.append(measure(f"{label} T={t:g}", sampled, references, judge,
+                                             reverse=reverse))
                 else:  # an undertrained model: the table says so instead of failing the whole report
                     silent.append(f"{label} T={t:g}")
         rows += line.rows
@@ -159,8 +165,10 @@ def generation_report(args: argparse.Namespace, payload: dict[str, Any]) -> str:
     if not rows:
         raise ConfigError(f"the GPT wrote no sentence of 1..{seq_len - 1} words at any temperature "
                           f"({text})")
-    points = [measure("unigram baseline", unigram_sentences(data, n, args.seed), references, judge),
-              measure("held-out real", held_out[len(held_out) - n :], references, judge)]
+    points = [measure("unigram baseline", unigram_sentences(data, n, args.seed), references, judge,
+                      reverse=reverse),
+              measure("held-out real", held_out[len(held_out) - n :], references, judge,
+                      reverse=reverse)]
     rows += points
     names = ", ".join(path for path, _ in models)
     header = (f"{names} on {args.corpus}: {n} sentences per row, {len(held_out) - n} held-out "

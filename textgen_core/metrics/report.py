@@ -18,6 +18,7 @@ class Row:
     bleu: dict[int, float]
     self_bleu: dict[int, float]
     judge_nll: float
+    reverse_nll: float  # held-out sentences under a bigram model of these (reverse.py)
     mean_words: float
     distinct: float  # fraction of distinct sentences
     count: int
@@ -31,7 +32,8 @@ def unk_never_matches(sentences: list[list[str]]) -> list[list[str]]:
 
 
 def measure(name: str, sentences: list[list[str]], references: References,
-            judge: Callable[[list[str]], float] | None = None, self_bleu_count: int = 500) -> Row:
+            judge: Callable[[list[str]], float] | None = None, self_bleu_count: int = 500,
+            reverse: Callable[[list[list[str]]], float] | None = None) -> Row:
     texts = [detokenize(s) for s in sentences]
     scored = unk_never_matches(sentences)
     # Self-BLEU is quadratic in spirit; a fixed-size subset keeps rows comparable and fast.
@@ -41,6 +43,7 @@ def measure(name: str, sentences: list[list[str]], references: References,
         bleu={n: bleu(scored, references, n) for n in ORDERS},
         self_bleu={n: self_bleu(subset, n) for n in ORDERS},
         judge_nll=judge(texts) if judge is not None else math.nan,
+        reverse_nll=reverse(sentences) if reverse is not None else math.nan,
         mean_words=sum(len(s) for s in sentences) / max(1, len(sentences)),
         distinct=len({tuple(s) for s in sentences}) / max(1, len(sentences)),
         count=len(sentences),
@@ -56,12 +59,13 @@ def render(rows: list[Row], header: str) -> str:
     """A Markdown table (pastes into the README as it is) and a few examples per row."""
     lines = [header, "",
              "| sentences | BLEU-2 | BLEU-3 | BLEU-4 | self-BLEU-2 | self-BLEU-3 | self-BLEU-4 "
-             "| judge NLL | words | distinct |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| judge NLL | reverse NLL | words | distinct |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         cells = [_f(r.bleu[n]) for n in ORDERS] + [_f(r.self_bleu[n]) for n in ORDERS]
         lines.append(f"| {r.name} | " + " | ".join(cells)
-                     + f" | {_f(r.judge_nll)} | {r.mean_words:.1f} | {r.distinct:.0%} |")
+                     + f" | {_f(r.judge_nll)} | {_f(r.reverse_nll)} | {r.mean_words:.1f} | "
+                       f"{r.distinct:.0%} |")
     lines.append("")
     for r in rows:
         lines.append(f"{r.name}:")

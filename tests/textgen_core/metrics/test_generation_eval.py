@@ -15,7 +15,7 @@ from textgen_core.training.checkpoint import load_checkpoint
 
 def _table_row(out: str, name: str) -> list[float]:
     line = next(line for line in out.splitlines() if line.startswith(f"| {name} |"))
-    cells = [c.strip() for c in line.strip("|").split("|")][1:8]
+    cells = [c.strip() for c in line.strip("|").split("|")][1:9]
     return [math.nan if c == "-" else float(c) for c in cells]
 
 
@@ -31,6 +31,8 @@ def test_gan_report_has_model_baseline_and_real_rows(tiny_gan_checkpoint: Path, 
         assert all(0 <= v <= 1 for v in row[:6])
     assert real[1] > unigram[1]  # real sentences share far more trigrams with held-out text
     assert math.isfinite(real[6])  # the judge scored them
+    # Reverse NLL: the held-out references under a bigram model of each row's sentences.
+    assert all(math.isfinite(row[7]) for row in (gan, unigram, real)) and real[7] < unigram[7]
 
 
 def test_gpt_generation_metrics_at_two_temperatures(tiny_gpt_checkpoint: Path, tmp_path: Path,
