@@ -31,7 +31,9 @@ def short_sentences(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.slow
+# The capability matrix's row (`--compile on` on the CPU, pytest -m matrix, CI runs it): inductor
+# compiles both players' steps here, about 90 s on 2 cores, too long for the default suite.
+@pytest.mark.matrix
 # Importing inductor (the default backend) loads torch.utils.mkldnn, which warns (torch 2.13).
 @pytest.mark.filterwarnings("ignore:`torch.jit.script_method` is deprecated:DeprecationWarning")
 # Dynamo reads `.grad` of each input it guards on; in the generator step the critic's input is
