@@ -1,6 +1,7 @@
-"""Named model + training presets (and, where one says, a fresh run's tokenizer), per family. The GPT's `cpu` is its default without a
-GPU, `baby` with one; the GAN and the stack have no default preset (the GAN's defaults are its
-measured recipe, a stack's recipe is its layers file) and share `nano`, seconds anywhere."""
+"""Named model + training presets (and, where one says, a fresh run's tokenizer), per family.
+The GPT's `cpu` is its default without a GPU, `baby` with one; the GAN and the stack have no
+default preset (the GAN's defaults are its measured recipe, a stack's recipe is its layers file)
+and share `nano`, seconds anywhere."""
 
 from __future__ import annotations
 
