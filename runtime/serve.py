@@ -23,12 +23,8 @@ from runtime.file_kind import ONNX, explained, missing_model
 from runtime.gan import GANSampler
 from runtime.http_api import Server
 from runtime.onnx_file import spinning
-from runtime.openai_api import (
-    Limits,
-)
-from runtime.scheduler import (
-    Engine,
-)
+from runtime.openai_api import Limits
+from runtime.scheduler import Engine
 from runtime.terminal_text import plain
 
 API_KEY_VARIABLE = "TEXTGEN_API_KEY"
