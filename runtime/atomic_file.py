@@ -149,6 +149,7 @@ def append_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
             raise UnsafeTargetError(exc.errno, f"{path} is a symbolic link or not a regular file; "
                                     "textgen appends only to regular files") from None
         raise
+    opened = False  # once the file object owns the descriptor, closing it closes the descriptor
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
@@ -156,9 +157,10 @@ def append_file(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
                                     "textgen appends only to regular files")
         os.set_blocking(fd, True)
         f = os.fdopen(fd, "ab")
-    except BaseException:
-        os.close(fd)
-        raise
+        opened = True
+    finally:
+        if not opened:
+            os.close(fd)
     with f:
         yield f
 
