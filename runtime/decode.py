@@ -2,7 +2,8 @@
 
 `forward(ids, past)` returns the logits of the last position (V,) and the new cache; the caller
 supplies it (onnxruntime in the runtime, torch in `textgen_core.sampling`), so both sides read
-exactly the same context at every step and choose with the same `sample_next`.
+exactly the same context at every step and choose with the same rule (`sample_next`, row by
+row in `sample_rows`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.sampler import SamplingSettings, sample_next
+from runtime.sampler import SamplingSettings, sample_rows
 from runtime.window import WindowPlan
 
 Forward = Callable[[Sequence[int], Any], tuple[np.ndarray, Any]]
@@ -102,10 +103,9 @@ def decode_batch(
     logits, past = forward([c[-read.count:] for c in contexts], first_past)
     for produced in range(1, max_new_tokens + 1):
         window = plan.cached
-        tokens = [sample_next(row_logits, row_settings, rng,
-                              context[-window:] if row_settings.repetition_penalty != 1.0 else ())
-                  for row_logits, row_settings, rng, context
-                  in zip(logits, settings, rngs, contexts, strict=True)]
+        tokens = sample_rows(logits, settings, rngs,
+                             [context[-window:] if row_settings.repetition_penalty != 1.0 else ()
+                              for row_settings, context in zip(settings, contexts, strict=True)])
         for context, token in zip(contexts, tokens, strict=True):
             context.append(token)
             if len(context) > 2 * keep:  # amortised: the list is cut once every `keep` tokens

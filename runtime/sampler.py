@@ -15,7 +15,7 @@ Defined behaviour at the edges:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,6 +109,62 @@ def sample_next(
     index = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
     return min(index, scores.size - 1)
 
+
+
+def sample_rows(
+    logits: np.ndarray,
+    settings: Sequence[SamplingSettings],
+    rngs: Sequence[np.random.Generator],
+    previous_ids: Sequence[Iterable[int]] | None = None,
+) -> list[int]:
+    """Row i's token exactly as `sample_next(logits[i], settings[i], rngs[i], previous_ids[i])`
+    chooses it, with the same draw from rngs[i]: a batch decode step (runtime/decode.py) and the
+    serving engine's running batch (runtime/scheduler.py) choose every row's token here.
+
+    The common rows (finite logits, no repetition penalty, no top-p) are chosen together, a few
+    array operations for the whole batch instead of a dozen per row; each of those operations
+    gives every row the bits sample_next's 1-d operation gives it (elementwise arithmetic and
+    exp, a max, partition and sum along the row, a running sum, a count for the search), which
+    tests/runtime/test_sampler.py checks on random rows. The other rows call sample_next."""
+    logits = np.asarray(logits)
+    count = len(settings)
+    if logits.ndim != 2 or logits.shape[0] != count or len(rngs) != count:
+        raise ValueError("sample_rows takes one row of logits, settings and generator per row")
+    tokens = [0] * count
+    finite = np.isfinite(logits).all(axis=1) if logits.shape[1] else np.zeros(count, bool)
+    greedy, drawn = [], []
+    for i, row_settings in enumerate(settings):
+        if not finite[i] or row_settings.repetition_penalty != 1.0 or (
+                row_settings.top_p is not None and row_settings.top_p < 1.0):
+            tokens[i] = sample_next(logits[i], row_settings, rngs[i],
+                                    () if previous_ids is None else previous_ids[i])
+        elif row_settings.temperature < GREEDY_BELOW:
+            greedy.append(i)
+        else:
+            drawn.append(i)
+    if greedy:
+        for i, token in zip(greedy, logits[greedy].argmax(axis=1).tolist(), strict=True):
+            tokens[i] = token
+    if drawn:
+        temperatures = np.array([settings[i].temperature for i in drawn], dtype=np.float64)
+        scores = logits[drawn].astype(np.float64) / temperatures[:, None]
+        size = scores.shape[1]
+        top_ks = [settings[i].top_k for i in drawn]
+        for k in set(top_ks):
+            if not k or k >= size:
+                continue
+            rows = [r for r, row_k in enumerate(top_ks) if row_k == k]
+            kth_largest = np.partition(scores[rows], -k, axis=1)[:, -k, None]
+            scores[rows] = np.where(scores[rows] < kth_largest, -np.inf, scores[rows])
+        probs = np.exp(scores - scores.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        cdf = np.cumsum(probs, axis=1)
+        draws = np.array([rngs[i].random() for i in drawn]) * cdf[:, -1]
+        # searchsorted(cdf, draw, side="right") for a non-decreasing cdf: entries <= the draw.
+        chosen = np.minimum((cdf <= draws[:, None]).sum(axis=1), size - 1)
+        for i, token in zip(drawn, chosen.tolist(), strict=True):
+            tokens[i] = token
+    return tokens
 
 # The random seed a user may give (`--seed N`, `/seed N`): an integer in [0, 2**32), the range
 # that numpy's and torch's generators both take, so one seed gives the same text on both sides.

@@ -34,7 +34,7 @@ import numpy as np
 from runtime.gan import GANSampler
 from runtime.gpt import TextGenerator
 from runtime.row_cache import RowCache
-from runtime.sampler import SEED_LIMIT, SamplingSettings, sample_next
+from runtime.sampler import SEED_LIMIT, SamplingSettings, sample_rows
 from runtime.stop_texts import StopFilter
 from runtime.window import WindowPlan
 
@@ -275,8 +275,8 @@ class Engine:
                 row.tokens = self.sampler.token_batches(
                     row.context, [job.settings], [job.seeds[row.index]], job.max_new_tokens)
         kept: list[_Row] = []
-        for row in self._rows:
-            finish = FINISH_CANCELLED if row.ticket.cancelled else self._advance(row)
+        for row, token in zip(self._rows, self._next_tokens(self._rows), strict=True):
+            finish = FINISH_CANCELLED if token is None else row.take(token)
             if finish is None:
                 kept.append(row)
                 continue
@@ -289,14 +289,29 @@ class Engine:
         if self.batched and kept:
             self._step(kept)
 
-    def _advance(self, row: _Row) -> str | None:
-        """Row `row`'s next token chosen and taken: its finish reason, or None to go on."""
-        if row.tokens is not None:
-            return row.take(next(row.tokens)[0])
-        settings = row.ticket.job.settings
-        window = row.plan.cached
-        previous = row.context[-window:] if settings.repetition_penalty != 1.0 else ()
-        return row.take(sample_next(row.logits, settings, row.rng, previous))
+    def _next_tokens(self, rows: list[_Row]) -> list[int | None]:
+        """Each row's next token (None for a cancelled row): a row stepped alone takes its own
+        run's; the others are chosen together from their logits (`sample_rows`), each with its
+        own settings and random stream."""
+        tokens: list[int | None] = [None] * len(rows)
+        chosen = []
+        for i, row in enumerate(rows):
+            if row.ticket.cancelled:
+                continue
+            if row.tokens is not None:
+                tokens[i] = next(row.tokens)[0]
+            else:
+                chosen.append(i)
+        if chosen:
+            picked = [rows[i] for i in chosen]
+            settings = [row.ticket.job.settings for row in picked]
+            previous = [row.context[-row.plan.cached:] if s.repetition_penalty != 1.0 else ()
+                        for row, s in zip(picked, settings, strict=True)]
+            sampled = sample_rows(np.stack([row.logits for row in picked]), settings,
+                                  [row.rng for row in picked], previous)
+            for i, token in zip(chosen, sampled, strict=True):
+                tokens[i] = token
+        return tokens
 
     def _read_prompts(self, admitted: list[_Row]) -> None:
         assert self._cache is not None

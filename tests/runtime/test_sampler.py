@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from runtime.errors import SamplingError
-from runtime.sampler import SamplingSettings, sample_next, validate_max_new_tokens
+from runtime.sampler import SamplingSettings, sample_next, sample_rows, validate_max_new_tokens
 
 LOGITS = np.array([1.0, 3.0, 2.0, 3.0, -1.0])
 
@@ -102,3 +102,51 @@ def test_any_logits_and_settings_give_a_valid_id(
     settings_ = SamplingSettings(temperature, top_k, top_p, penalty)
     token = sample_next(logits, settings_, np.random.default_rng(seed), range(len(logits)))
     assert 0 <= token < len(logits)
+
+
+@pytest.mark.parametrize("vocab", [1, 3, 85, 2048, 50257])
+def test_sample_rows_chooses_what_sample_next_chooses_row_by_row(vocab: int) -> None:
+    """The batched choice (a decode step's rows, the server's running batch) is the per-row rule
+    bit for bit: the same token from the same draw, whatever the batch beside the row."""
+    maker = np.random.default_rng(vocab)
+    checked = 0
+    for trial in range(12):
+        rows = int(maker.integers(1, 12))
+        logits = (maker.standard_normal((rows, vocab)) * maker.choice([0.1, 1.0, 8.0, 40.0])
+                  ).astype(np.float32)
+        if trial % 3 == 0:  # rows the batch hands to sample_next: NaN, +inf, all -inf
+            logits[0, 0] = np.nan
+            logits[-1, :] = -np.inf
+            if rows > 2:
+                logits[1, -1] = np.inf
+        settings = [SamplingSettings(
+            temperature=float(maker.choice([0.0, 0.3, 0.8, 1.0, 1.7])),
+            top_k=int(maker.choice([0, 1, 5, 40])) or None,
+            top_p=float(maker.choice([1.0, 1.0, 0.9])),
+            repetition_penalty=float(maker.choice([1.0, 1.0, 1.3]))) for _ in range(rows)]
+        previous = [maker.integers(0, vocab, 6).tolist() for _ in range(rows)]
+        seeds = maker.integers(0, 2**32, rows).tolist()
+        for repeat in range(4):
+            batched = sample_rows(logits, settings,
+                                  [np.random.default_rng(s + repeat) for s in seeds], previous)
+            alone = [sample_next(logits[i], settings[i], np.random.default_rng(seeds[i] + repeat),
+                                 previous[i]) for i in range(rows)]
+            assert batched == alone
+            checked += rows
+    assert checked > 100
+
+
+def test_sample_rows_draws_once_per_row_from_its_own_generator() -> None:
+    logits = np.tile(np.linspace(0, 1, 50, dtype=np.float32), (3, 1))
+    rngs = [np.random.default_rng(7) for _ in range(3)]
+    first = sample_rows(logits, [SamplingSettings(1.0)] * 3, rngs)
+    assert len(set(first)) == 1  # equal rows, equal streams: equal tokens
+    assert [rng.random() for rng in rngs] == [_second_draw(7)] * 3
+    with pytest.raises(ValueError, match="one row"):
+        sample_rows(logits, [SamplingSettings(1.0)] * 2, rngs[:2])
+
+
+def _second_draw(seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    rng.random()
+    return rng.random()
