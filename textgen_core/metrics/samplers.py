@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from runtime.tokenizer import CharTokenizer
+from runtime.tokenizer import Tokenizer, line_start_ids
 from runtime.word_tokenizer import WordTokenizer
 from textgen_core.data.sentences import SentenceData, split_text_words
 from textgen_core.models.gan import GAN, draw_noise
@@ -41,25 +41,26 @@ def unigram_sentences(data: SentenceData, count: int, seed: int) -> list[Words]:
 
 
 @torch.no_grad()
-def gpt_sentences(model: GPT, chars: CharTokenizer, words: WordTokenizer, count: int,
+def gpt_sentences(model: GPT, tokenizer: Tokenizer, words: WordTokenizer, count: int,
                   temperature: float, seq_len: int, seed: int, batch_size: int = 32,
                   device: torch.device | str = "cpu", max_rounds: int = 50) -> list[Words]:
-    """Sample rows of text from a newline, cut them into sentences like the corpus (the last,
-    unfinished sentence of each row is dropped), keep those that fit `seq_len`."""
+    """Sample rows of text from the start of a line (a GPT of any tokenizer: char, word or bpe),
+    cut them into sentences like the corpus (the last, unfinished sentence of each row is
+    dropped), keep those that fit `seq_len`."""
     model.eval().to(device)
     rng = torch.Generator(device="cpu").manual_seed(seed)
-    length = model.config.block_size - 1
-    start = chars.encode("\n")[0] if "\n" in chars.chars else 0
+    start = line_start_ids(tokenizer)
+    length = max(1, model.config.block_size - len(start))
     out: list[Words] = []
     for _ in range(max_rounds):
-        idx = torch.full((batch_size, 1), start, dtype=torch.long, device=device)
+        idx = torch.tensor([start] * batch_size, dtype=torch.long, device=device)
         past = None
         rows = [idx]
         for _ in range(length):
             logits, _, past = model(rows[-1], past_key_values=past)
             probs = (logits[:, -1].float() / max(temperature, 1e-6)).softmax(-1).cpu()
             rows.append(torch.multinomial(probs, 1, generator=rng).to(device))
-        texts = [chars.decode(r) for r in torch.cat(rows, 1)[:, 1:].cpu().tolist()]
+        texts = [tokenizer.decode(r) for r in torch.cat(rows, 1)[:, len(start):].cpu().tolist()]
         for text in texts:
             sentences = list(split_text_words([text], words.lowercase))[:-1]
             for sentence in sentences:

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from runtime.tokenizer import CharTokenizer, tokenizer_from_dict
+from runtime.tokenizer import Tokenizer, tokenizer_from_dict
 from runtime.yoke_spec import YokeSpec, parse_yoke
 from textgen_core.errors import CheckpointError, ConfigError
 from textgen_core.models.checkpoint_checks import metadata_errors, require_kind
@@ -308,7 +308,7 @@ class GPT(nn.Module):
         ]
 
 
-def gpt_from_checkpoint(payload: dict[str, Any]) -> tuple[GPT, CharTokenizer]:
+def gpt_from_checkpoint(payload: dict[str, Any]) -> tuple[GPT, Tokenizer]:
     """The GPT (on CPU, eval mode) and tokenizer stored in `payload` (see checkpoint.py); its
     sizes are bounded before anything is built (models/size_limits.py)."""
     require_kind(payload, "gpt")

@@ -132,3 +132,28 @@ def test_bad_input(tiny_gan_checkpoint: Path, sentence_corpus_file: Path, capsys
     code = main([target, "--corpus", str(sentence_corpus_file), *args])
     err = capsys.readouterr().err
     assert code == 1 and message in " ".join(err.split()), err
+
+
+@pytest.mark.parametrize("kind", ["word", "bpe"])
+def test_the_curve_takes_a_gpt_of_any_tokenizer(kind: str, sentence_corpus_file: Path,
+                                                tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 31's word-level GPT row: a word (or bpe) GPT samples from the start of a line in its
+    own vocabulary (the curve once assumed a char vocabulary and failed with a traceback)."""
+    pytest.importorskip("tokenizers")
+    from textgen_core.train import main as train
+
+    checkpoint = tmp_path / f"{kind}.pt"
+    vocabulary = ["--vocab-size", "40"] if kind == "word" else ["--vocab-size", "300"]
+    assert train(["--corpus", str(sentence_corpus_file), "--out", str(checkpoint),
+                  "--tokenizer", kind, *vocabulary, "--device", "cpu", "--dtype", "fp32",
+                  "--sample-tokens", "0", "--max-iters", "30", "--eval-interval", "30",
+                  "--eval-iters", "1", "--batch-size", "8", "--block-size", "32",
+                  "--n-layer", "1", "--n-embd", "16", "--n-head", "2"]) == 0
+    capsys.readouterr()
+    code = main([str(checkpoint), "--corpus", str(sentence_corpus_file), "--generation-metrics",
+                 "--num-samples", "8", "--temperatures", "1", "--device", "cpu",
+                 "--curve-out", str(tmp_path / f"{kind}.curve")])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "| GPT T=1 |" in out and "| unigram baseline |" in out
