@@ -130,6 +130,9 @@ def sample_rows(
     count = len(settings)
     if logits.ndim != 2 or logits.shape[0] != count or len(rngs) != count:
         raise ValueError("sample_rows takes one row of logits, settings and generator per row")
+    if count == 1:  # one row (a run of its own): sample_next itself, greedy's fast path included
+        return [sample_next(logits[0], settings[0], rngs[0],
+                            () if previous_ids is None else previous_ids[0])]
     tokens = [0] * count
     finite = np.isfinite(logits).all(axis=1) if logits.shape[1] else np.zeros(count, bool)
     greedy, drawn = [], []
