@@ -45,7 +45,7 @@ from textgen_core.models.size_limits import build_checked, check_counts, check_s
 NOISE_DISTRIBUTIONS = ("normal", "uniform", "truncated")
 TOKEN_CHOICES = ("sample", "argmax")
 GAN_LAYER_COUNTS = ("n_mapping", "n_noise_blocks", "n_output_blocks", "critic_layers")  # each <= MAX_LAYERS
-CRITIC_INPUTS = ("straight-through", "soft")
+CRITIC_INPUTS = ("straight-through", "soft", "gumbel")
 TRUNCATION = 1.5
 
 

@@ -42,6 +42,7 @@ from textgen_core.training.gan_losses import (
     fake_rows,
     generate_fake,
     generator_loss,
+    gumbel_beta,
     mle_loss,
 )
 from textgen_core.training.loop import (
@@ -218,7 +219,8 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
         fake_ids, probs = generate_fake(gan.generator, noise(max(len(val_rows), SAMPLES_SHOWN), fixed))
         w = math.nan
         if len(val_rows):
-            fake = fake_rows(fake_ids[: len(val_rows)], probs[: len(val_rows)], config.critic_input)
+            fake = fake_rows(fake_ids[: len(val_rows)], probs[: len(val_rows)], config.critic_input,
+                             relaxation["beta"], fixed)  # not the global generator: resumes exactly
             w = float(gan.discriminator(val_rows).mean() - gan.discriminator(fake).mean())
         gan.train()
         state["val_nll"], state["wasserstein"] = val_nll, w
@@ -229,6 +231,14 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
         log.append({"event": "eval", "step": step, "phase": phase, "val_nll": val_nll,
                     "wasserstein": w, "train_seconds": state["train_seconds"], "samples": samples})
         plot_gan_losses(read_metrics(log.path), plot_path(out))
+
+    relaxation = {"beta": 1.0}  # --critic-input gumbel: the inverse temperature of the last step
+
+    def anneal_progress(step: int) -> float:
+        """How far the Gumbel-softmax's annealing is at `step`: adversarial steps so far over
+        --gumbel-anneal-steps."""
+        start = adversarial_from if adversarial_from is not None else tc.mle_iters
+        return (step - start) / tc.gumbel_anneal_steps
 
     stop = StopFlag()
     throughput = Throughput()
@@ -269,12 +279,14 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
                 g_loss = mean_over_ranks(float(loss.detach()), ctx, device)
             else:
                 _set_lr(opt_g, tc.learning_rate)
+                beta = relaxation["beta"] = gumbel_beta(tc.gumbel_max_beta, anneal_progress(step))
                 critic.requires_grad_(True)
                 for _ in range(tc.critic_steps):
                     real = real_batch()
                     with torch.no_grad():
                         fake_ids, probs = generate_fake(generator, noise(tc.batch_size))
-                    d_loss, stats = critic_loss(critic, real, fake_rows(fake_ids, probs, config.critic_input),
+                    d_loss, stats = critic_loss(critic, real,
+                                                fake_rows(fake_ids, probs, config.critic_input, beta),
                                                 tc.gp_weight, penalty_critic=gan.discriminator)
                     opt_d.zero_grad(set_to_none=True)
                     d_loss.backward()
@@ -283,7 +295,7 @@ def _train(spec: GANRunSpec, display_factory: Callable[[int, int], GANDisplay],
                 stats = {k: mean_over_ranks(v, ctx, device) for k, v in stats.items()}
                 critic.requires_grad_(False)  # the generator step needs no critic gradients
                 fake_ids, probs = generate_fake(generator, noise(tc.batch_size))
-                loss = generator_loss(critic, fake_rows(fake_ids, probs, config.critic_input))
+                loss = generator_loss(critic, fake_rows(fake_ids, probs, config.critic_input, beta))
                 g_loss = mean_over_ranks(float(loss.detach()), ctx, device)
                 if tc.mle_weight > 0:
                     loss = loss + tc.mle_weight * mle_loss(generator, real_batch(), noise(tc.batch_size))

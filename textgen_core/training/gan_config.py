@@ -28,6 +28,12 @@ class GANTrainConfig:
     # (0 = a pure adversarial phase, the seed's). 1 measured best on the quality/diversity curve
     # (docs/gan.md): the only recipe tried whose curve lies above its own warm-up's.
     mle_weight: float = 1.0
+    # --critic-input gumbel: the inverse temperature of the relaxation rises from 1 at the start
+    # of the adversarial phase to gumbel_max_beta after gumbel_anneal_steps adversarial steps,
+    # exponentially (RelGAN's annealing), then stays there. Counted in steps from the start of
+    # the phase, so stopping and resuming (a new --max-iters) does not change it.
+    gumbel_max_beta: float = 100.0
+    gumbel_anneal_steps: int = 300
     grad_clip: float = 1.0
     eval_interval: int = 50
     checkpoint_interval: int = 100
@@ -40,7 +46,7 @@ class GANTrainConfig:
 
     def __post_init__(self, fresh: bool) -> None:
         for name in ("batch_size", "max_iters", "critic_steps", "eval_interval",
-                     "checkpoint_interval", "log_interval"):
+                     "checkpoint_interval", "log_interval", "gumbel_anneal_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}")
@@ -60,6 +66,9 @@ class GANTrainConfig:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {value!r}")
+        beta = self.gumbel_max_beta
+        if not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta < 1:
+            raise ConfigError(f"--gumbel-max-beta must be a finite number >= 1, got {beta!r}")
         if not isinstance(self.seed, int):
             raise ConfigError(f"--seed must be an integer, got {self.seed!r}")
 

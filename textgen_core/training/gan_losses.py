@@ -9,6 +9,12 @@ What the critic reads of a generated sentence (`critic_input`):
   rows then look alike (both one-hot), so the critic cannot win by spotting soft rows.
 - "soft": the probabilities themselves (the seed's choice), which a critic tells from one-hot
   real rows by their sharpness alone.
+- "gumbel": a Gumbel-softmax relaxation of a word drawn from the probabilities,
+  softmax(β · (log p + g)) with g standard Gumbel noise (RelGAN, Nie et al. 2019): at β = 1 a
+  soft sample, close to one-hot as β grows; the inverse temperature β is annealed over the
+  adversarial phase (`gumbel_beta`), so the critic first reads soft rows with useful gradients
+  and later rows as sharp as the real ones. The relaxed sample is drawn apart from the word the
+  generator fed back to itself (its in-graph choice), from the same probabilities.
 
 With torch.compile the critic's forward is compiled, but the penalty differentiates through the
 critic with `create_graph=True` (a double backward), which a compiled graph cannot run: the
@@ -41,10 +47,17 @@ def mle_loss(generator: Generator, real: Tensor, noise: dict[str, Tensor]) -> Te
     return F.cross_entropy(logits[mask], real[mask])
 
 
-def fake_rows(ids: Tensor, probs: Tensor, critic_input: str) -> Tensor:
-    """(N, S, V) rows the critic reads for generated sentences (see the module docstring)."""
+def fake_rows(ids: Tensor, probs: Tensor, critic_input: str, beta: float = 1.0,
+              rng: torch.Generator | None = None) -> Tensor:
+    """(N, S, V) rows the critic reads for generated sentences (see the module docstring);
+    `beta` is the Gumbel-softmax's inverse temperature, its noise drawn from `rng` (a CPU
+    generator; None: torch's global one, as the gradient penalty's interpolates)."""
     if critic_input == "soft":
         return probs
+    if critic_input == "gumbel":
+        uniform = torch.rand(probs.shape, generator=rng).to(probs.device).clamp(1e-12, 1 - 1e-7)
+        gumbel = -torch.log(-torch.log(uniform))
+        return torch.softmax(beta * (torch.log(probs.clamp_min(1e-30)) + gumbel), dim=-1)
     one_hot = F.one_hot(ids, probs.shape[-1]).to(probs.dtype)
     return one_hot + probs - probs.detach()
 
@@ -82,3 +95,9 @@ def critic_loss(critic: Discriminator, real: Tensor, fake: Tensor, gp_weight: fl
 
 def generator_loss(critic: Discriminator, fake: Tensor) -> Tensor:
     return -critic(fake).mean()
+
+
+def gumbel_beta(max_beta: float, progress: float) -> float:
+    """The Gumbel-softmax's inverse temperature `progress` (0..1, clipped) into its annealing:
+    max_beta ** progress, from 1 to max_beta (RelGAN's exponential schedule)."""
+    return float(max_beta ** min(max(progress, 0.0), 1.0))

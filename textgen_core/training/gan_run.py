@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from textgen_core.training.time_budget import budget_minutes
 MODEL_FIELDS = tuple(f.name for f in fields(GANConfig))
 TRAIN_FIELDS = tuple(f.name for f in fields(GANTrainConfig))
 FIELD_TYPES = {"model": field_types(GANConfig), "train": field_types(GANTrainConfig)}
+RESUME_MAY_CHANGE = ("critic_input",)  # model settings that are training choices
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,12 +44,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "n_output_blocks": "O: blocks without noise",
             "critic_layers": "critic transformer blocks",
             "critic_steps": "critic updates per generator update",
-            "mle_iters": "MLE warm-up steps (part of --max-iters)"}
+            "mle_iters": "MLE warm-up steps (part of --max-iters)",
+            "gumbel_anneal_steps": "--critic-input gumbel: adversarial steps over which the "
+                                   "inverse temperature rises to --gumbel-max-beta (default 300)"}
     for name, text in ints.items():
         group.add_argument("--" + name.replace("_", "-"), dest=name, type=int, default=None, metavar="N",
                            help=text)
     floats = {"mle_learning_rate": "generator lr during the warm-up", "d_learning_rate": "critic lr",
-              "gp_weight": "gradient-penalty weight λ", "mle_weight": "MLE loss kept after the warm-up"}
+              "gp_weight": "gradient-penalty weight λ", "mle_weight": "MLE loss kept after the warm-up",
+              "gumbel_max_beta": "--critic-input gumbel: the inverse temperature the relaxation "
+                                 "rises to, from 1 (default 100)"}
     for name, text in floats.items():
         group.add_argument("--" + name.replace("_", "-"), dest=name, type=float, default=None, metavar="X",
                            help=text)
@@ -60,7 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="how the fed-back word is chosen: sample (default) or argmax")
     group.add_argument("--critic-input", dest="critic_input", choices=CRITIC_INPUTS, default=None,
                        help="what the critic reads of a generated word: the one-hot word with the "
-                            "softmax's gradient (straight-through) or the softmax itself (soft)")
+                            "softmax's gradient (straight-through), the softmax itself (soft), or a "
+                            "Gumbel-softmax sample annealed towards one-hot (gumbel)")
 
 
 def build_spec(request: RunRequest) -> GANRunSpec:
@@ -70,12 +76,17 @@ def build_spec(request: RunRequest) -> GANRunSpec:
     budget = dict(time_budget=budget_minutes(run), max_iters_given="max_iters" in request.train)
     run_rules.check_resume_or_init(request.resume, request.init_from)
     if request.resume:
-        payload, saved = run_rules.resumed_checkpoint(request, out, "gan", run_state_key="rng",
+        # What the critic reads of a fake sentence is a training choice the model's settings
+        # record, not its shape: a resume may change it (an adversarial phase with another
+        # critic input continued from one warm-up, docs/gan.md).
+        choices = {name: model.pop(name) for name in RESUME_MAY_CHANGE if name in model}
+        payload, saved = run_rules.resumed_checkpoint(replace(request, model=model), out, "gan",
+                                                      run_state_key="rng",
                                                       has_tokenizer_choice=False)
         tc = GANTrainConfig.from_dict({**payload["train_config"], **train}, fresh=False)
         if budget["time_budget"] is None or budget["max_iters_given"]:  # a budget trains on
             run_rules.check_steps_left(out, saved["step"], tc.max_iters)
-        return GANRunSpec(model_config=_config_from(payload), train_config=tc,
+        return GANRunSpec(model_config=replace(_config_from(payload), **choices), train_config=tc,
                           corpus=saved.get("corpus", "shakespeare"), encoding=saved.get("encoding"),
                           out=out, device=device, compile=compile_mode, resume_from=payload, **budget)
     run_rules.check_fresh_out(out, request.overwrite)

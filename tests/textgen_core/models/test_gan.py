@@ -105,7 +105,7 @@ def test_teacher_forcing_reads_the_real_prefix() -> None:
     ({"seq_len": 0}, "--seq-len must be a positive integer, got 0"),
     ({"vocab_size": 2}, r"--vocab-size \(2\) must be larger than the 2 special tokens"),
     ({"n_embd": 18, "n_head": 4}, r"--n-embd \(18\) must be divisible by --n-head \(4\)"),
-    ({"critic_input": "gumbel"}, "--critic-input must be one of"),
+    ({"critic_input": "relaxed"}, "--critic-input must be one of"),
 ])
 def test_config_errors_name_the_flag(overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -24,11 +24,15 @@ def test_run_writes_checkpoint_metrics_and_both_loss_curves(tiny_gan_checkpoint:
     assert tiny_gan_checkpoint.with_suffix(".loss.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.parametrize("critic_input", ["straight-through", "gumbel"])
 def test_resume_restores_both_players_and_both_optimizers(
-    tiny_gan_flags: list[str], sentence_corpus_file: Path, tmp_path: Path
+    tiny_gan_flags: list[str], sentence_corpus_file: Path, tmp_path: Path, critic_input: str
 ) -> None:
+    """Also with the Gumbel-softmax critic input, whose noise and annealed inverse temperature
+    (over --gumbel-anneal-steps, not --max-iters) a resume continues exactly."""
     common = [*tiny_gan_flags, "--corpus", str(sentence_corpus_file), "--mle-iters", "2",
-              "--eval-interval", "100", "--checkpoint-interval", "100"]
+              "--eval-interval", "100", "--checkpoint-interval", "100",
+              "--critic-input", critic_input, "--gumbel-anneal-steps", "2", "--gumbel-max-beta", "10"]
     straight, split = tmp_path / "straight.pt", tmp_path / "split.pt"
     assert main([*common, "--out", str(straight), "--max-iters", "5"]) == 0
     assert main([*common, "--out", str(split), "--max-iters", "3"]) == 0
@@ -50,6 +54,8 @@ def test_resume_restores_both_players_and_both_optimizers(
     (["--batch-size", "5000"], "fewer than a batch (5000)"),
     (["--n-layer", "3"], "--n-layer do(es) not apply to --model gan"),
     (["--mle-iters", "50"], "--mle-iters (50) must not exceed --max-iters (10)"),
+    (["--gumbel-max-beta", "0.5"], "--gumbel-max-beta must be a finite number >= 1, got 0.5"),
+    (["--gumbel-anneal-steps", "0"], "--gumbel-anneal-steps must be a positive integer, got 0"),
 ])
 def test_bad_input_is_one_line(tiny_gan_flags: list[str], sentence_corpus_file: Path, tmp_path: Path,
                                capsys: pytest.CaptureFixture[str], extra: list[str], message: str) -> None:
@@ -110,3 +116,22 @@ def test_ctrl_c_saves_both_players_and_exits_130(tiny_gan_flags: list[str], sent
     payload = load_checkpoint(out, kind="gan")
     assert 3 <= payload["train_state"]["step"] < 100000
     assert set(payload["optimizer"]) == {"generator", "discriminator"}
+
+
+def test_a_resume_may_change_the_critic_input_but_not_the_shape(
+    tiny_gan_flags: list[str], sentence_corpus_file: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An adversarial phase with another critic input continued from one warm-up (docs/gan.md)."""
+    out = tmp_path / "g.pt"
+    assert main([*tiny_gan_flags, "--corpus", str(sentence_corpus_file), "--out", str(out),
+                 "--max-iters", "3", "--mle-iters", "3"]) == 0
+    assert main(["--model", "gan", "--out", str(out), "--resume", "--max-iters", "5",
+                 "--critic-input", "gumbel", "--gumbel-anneal-steps", "2"]) == 0
+    payload = load_checkpoint(out, kind="gan")
+    assert payload["model_config"]["critic_input"] == "gumbel"
+    assert payload["train_config"]["gumbel_anneal_steps"] == 2
+    capsys.readouterr()
+    assert main(["--model", "gan", "--out", str(out), "--resume", "--max-iters", "6",
+                 "--n-embd", "32"]) == 1
+    assert "--resume keeps the saved model shape; drop --n-embd" in capsys.readouterr().err
