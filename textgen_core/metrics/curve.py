@@ -10,6 +10,7 @@ curve lying above another's (higher BLEU-4 at equal self-BLEU-4) is the claim wo
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +59,8 @@ def plot_curve(series: list[Series], points: list[Row], out: Path, title: str) -
     ax.set_xlabel(f"self-BLEU-{ORDER} (lower: more diverse)")
     ax.set_ylabel(f"BLEU-{ORDER} against held-out sentences (higher: better)")
     # the title holds file names: plain text, never matplotlib's `$...$` math
-    ax.set_title(sanitize(title), parse_math=False, fontsize=9)
+    # wrapped: several models' names make a title wider than the figure
+    ax.set_title("\n".join(textwrap.wrap(sanitize(title), 90)), parse_math=False, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
