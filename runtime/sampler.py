@@ -110,7 +110,6 @@ def sample_next(
     return min(index, scores.size - 1)
 
 
-
 def sample_rows(
     logits: np.ndarray,
     settings: Sequence[SamplingSettings],
@@ -168,6 +167,7 @@ def sample_rows(
         for i, token in zip(drawn, chosen.tolist(), strict=True):
             tokens[i] = token
     return tokens
+
 
 # The random seed a user may give (`--seed N`, `/seed N`): an integer in [0, 2**32), the range
 # that numpy's and torch's generators both take, so one seed gives the same text on both sides.

@@ -26,7 +26,8 @@ class GANTrainConfig:
     gp_weight: float = 10.0
     # Weight of the teacher-forced MLE loss kept in the generator's loss after the warm-up
     # (0 = a pure adversarial phase, the seed's). 1 measured best on the quality/diversity curve
-    # (docs/gan.md): the only recipe tried whose curve lies above its own warm-up's.
+    # (docs/gan.md): with it the adversarial phase's curve lies above its warm-up's, with either
+    # critic input; without it, below.
     mle_weight: float = 1.0
     # --critic-input gumbel: the inverse temperature of the relaxation rises from 1 at the start
     # of the adversarial phase to gumbel_max_beta after gumbel_anneal_steps adversarial steps,
